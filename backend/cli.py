@@ -1,0 +1,96 @@
+"""Command line: stream MEXC market data and print one line per md.
+
+``python -m backend run BTC/USDT ETH/USDT`` streams from MEXC (needs a network);
+``--sim`` starts the loopback MEXC simulator in-process and streams from it instead, through
+the very same adapter code (only the URLs differ). This module is the application edge: it
+configures logging and writes to stdout; the library underneath only logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from .src.adapters.mexc_ccxt import MexcAdapter
+from .src.data.market_feeder import MarketFeeder
+
+log = logging.getLogger("backend.cli")
+
+
+def format_md(md: dict[str, Any]) -> str:
+    """One human-readable line per md (exchange time, UTC)."""
+    ts = datetime.fromtimestamp(md["ts"] / 1000, tz=UTC).strftime("%H:%M:%S.%f")[:-3] if md["ts"] else "-"
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    return (
+        f"{ts} {md['symbol']:<10} price={num(md['price'], '.6g')} bid={num(md['bid'], '.6g')} "
+        f"ask={num(md['ask'], '.6g')} spread={num(md['spread'], '.4g')} vol24h={num(md['vol'], '.6g')} "
+        f"funding={num(md['funding'], '.6f')} oi={num(md['oi'], '.6g')} texts={len(md['texts'])}"
+    )
+
+
+@contextlib.asynccontextmanager
+async def exchange_urls(use_sim: bool, symbols: list[str]) -> AsyncIterator[dict[str, Any] | None]:
+    """``None`` (MEXC's real endpoints) or the URLs of an in-process simulator."""
+    if not use_sim:
+        yield None
+        return
+    from .src.sim.server import MexcSimulator, markets_for_symbols
+
+    async with MexcSimulator(markets=markets_for_symbols(symbols)) as sim:
+        log.info("offline: MEXC simulator on %s", sim.base_url)
+        yield sim.urls
+
+
+async def run(symbols: list[str], use_sim: bool, duration: float | None) -> int:
+    async with exchange_urls(use_sim, symbols) as urls:
+        adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
+        feeder = MarketFeeder(symbols, adapter=adapter)
+
+        def on_md(md: dict[str, Any]) -> None:
+            sys.stdout.write(format_md(md) + "\n")
+
+        try:
+            await asyncio.wait_for(feeder.run(on_md), timeout=duration)
+        except TimeoutError:
+            pass
+        finally:
+            await feeder.close()
+            if feeder.failed:
+                log.error("symbols not streamed: %s", feeder.failed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n")[0])
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="stream md lines for the given symbols")
+    run_p.add_argument("symbols", nargs="+", help="unified spot symbols, e.g. BTC/USDT")
+    run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
+    run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(run(args.symbols, args.sim, args.duration))
+    except KeyboardInterrupt:
+        return 130
+    except ValueError as exc:  # bad symbols, bad arguments: a message, not a traceback
+        log.error("%s", exc)
+        return 2

@@ -1,0 +1,389 @@
+"""``MexcAdapter``: MEXC market data over ccxt REST (asyncio) and ccxt.pro websockets.
+
+This module is the I/O edge: it owns the ccxt clients, retries, backoff and the stream
+watchdog. Everything that can be computed without I/O lives in pure modules beside it
+(``mexc_klines`` paging, ``mexc_parsing`` payload mapping, ``mexc_instruments`` validation,
+``backoff``, ``time_sync``) so it is testable without a network.
+
+Real endpoints by default; pass ``urls`` (a partial ccxt ``urls['api']`` dict) to point every
+client at a proxy or the loopback simulator — the code path is the same either way.
+
+Where ``last`` and ``volume`` of the spot ticker stream come from
+-----------------------------------------------------------------
+MEXC's spot ticker stream is a book ticker: bid and ask only. ``stream_ticker`` fills:
+
+* ``last``: the price of the latest trade this adapter saw on ``stream_trades`` for the symbol
+  (the feeder always runs both); before any trade, or without a trade stream, the ``lastPrice``
+  of MEXC's REST 24 h ticker.
+* ``volume``: MEXC's rolling 24 h base volume from the REST 24 h ticker (``/api/v3/ticker/24hr``,
+  weight 1), refreshed in the background at most every ``stats_ttl`` seconds (30 s default) —
+  never blocking the stream. (The feeder computes its md ``vol`` from its own 1 m bars
+  instead, which is exact and costs no requests.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from . import mexc_klines as klines
+from .backoff import Backoff, is_rate_limit, is_transient
+from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError
+from .mexc_parsing import parse_24h_stats, parse_book_ticker, parse_swap_ticker, parse_trades
+from .mexc_ws_client import MexcWsClient
+from .time_sync import ClockSync
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: MEXC spot ``/api/v3/depth`` accepts 1..5000 levels.
+MAX_DEPTH_LIMIT = 5000
+#: A stream silent for longer than this is treated as dead and its connection reset.
+#: The book ticker of a live market changes many times a minute and the swap ticker is pushed
+#: every second; trades may legitimately pause for minutes, so they have no watchdog of their
+#: own (their connection is the spot connection that the book-ticker watchdog guards).
+DEFAULT_STALE_AFTER: dict[str, float | None] = {"ticker": 30.0, "trades": None, "swap": 15.0}
+#: REST attempts before a transient failure is raised to the caller (streams retry forever).
+REST_ATTEMPTS = 8
+#: Concurrent kline page requests per fetch_ohlcv call.
+PAGE_CONCURRENCY = 3
+#: Older windows fetched at most, when an illiquid market has too few bars in the latest one.
+MAX_EXTRA_WINDOWS = 10
+
+
+class StaleStreamError(ccxt.NetworkError):
+    """Our watchdog's verdict on a connection that stopped delivering (pings may still work)."""
+
+
+class MexcAdapter:
+    """MEXC exchange adapter using ccxt for REST and ccxt.pro for websockets."""
+
+    def __init__(
+        self,
+        symbols: list[str],
+        rate_limit: bool = True,
+        *,
+        urls: dict[str, Any] | None = None,
+        stale_after: dict[str, float | None] | None = None,
+        stats_ttl: float = 30.0,
+        backoff_factory: Callable[[], Backoff] = Backoff,
+        rest_attempts: int = REST_ATTEMPTS,
+    ) -> None:
+        self.symbols = list(symbols)
+        self.rate_limit = rate_limit
+        self.urls = urls
+        self.stale_after = {**DEFAULT_STALE_AFTER, **(stale_after or {})}
+        self.stats_ttl = stats_ttl
+        self.backoff_factory = backoff_factory
+        self.rest_attempts = rest_attempts
+        self.clock = ClockSync()
+        #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
+        #: reconnect, malformed. Every retry is counted here and logged.
+        self.counters: Counter[tuple[str, str]] = Counter()
+        self._rest: ccxt_async.mexc | None = None
+        self._ws: MexcWsClient | None = None
+        self._instruments: InstrumentProvider | None = None
+        self._markets_lock = asyncio.Lock()
+        self._last_trade: dict[str, float] = {}
+        self._stats24: dict[str, tuple[float, dict]] = {}
+        self._background: set[asyncio.Task] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------------ clients
+    def _ccxt_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"enableRateLimit": self.rate_limit}
+        if self.urls:
+            config["urls"] = {"api": self.urls}
+        return config
+
+    @property
+    def rest(self) -> ccxt_async.mexc:
+        """The REST client, created on first use (constructing the adapter does no I/O)."""
+        if self._closed:
+            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
+        if self._rest is None:
+            self._rest = ccxt_async.mexc(self._ccxt_config())
+        return self._rest
+
+    async def ws(self) -> MexcWsClient:
+        """The websocket client, sharing the REST client's markets (no second load)."""
+        if self._closed:
+            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
+        if self._ws is None:
+            await self.instruments()
+            client = MexcWsClient(self._ccxt_config())
+            client.set_markets_from_exchange(self.rest)
+            self._ws = client
+        return self._ws
+
+    async def instruments(self) -> InstrumentProvider:
+        """Load markets once (retrying transient failures) and index them."""
+        async with self._markets_lock:
+            if self._instruments is None:
+                await self._retry("load_markets", self.rest.load_markets)
+                self._instruments = InstrumentProvider(self.rest.markets)
+        return self._instruments
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """Validated spot instrument; raises :class:`UnknownSymbolError` at once, never retried."""
+        return (await self.instruments()).require_spot(symbol)
+
+    async def validate_symbols(self) -> tuple[list[Instrument], dict[str, UnknownSymbolError]]:
+        """Split ``self.symbols`` into valid instruments and per-symbol errors."""
+        valid, invalid = [], {}
+        for symbol in self.symbols:
+            try:
+                valid.append(await self.instrument(symbol))
+            except UnknownSymbolError as exc:
+                invalid[symbol] = exc
+        return valid, invalid
+
+    # ------------------------------------------------------------------ retries
+    def _retry_after_s(self) -> float:
+        """Seconds from the last response's ``Retry-After`` header (MEXC sends it with 429)."""
+        headers = (self._rest.last_response_headers if self._rest else None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return float(value) if value is not None else 0.0
+        except ValueError:
+            return 0.0
+
+    async def _retry(self, op: str, call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run a REST call, retrying transient failures with backoff, at most ``rest_attempts``.
+
+        ``BadSymbol`` is translated to :class:`UnknownSymbolError` and never retried; any other
+        non-transient ccxt error propagates unchanged.
+        """
+        backoff = self.backoff_factory()
+        for attempt in range(1, self.rest_attempts + 1):
+            try:
+                result = await call(*args, **kwargs)
+            except ccxt.BadSymbol as exc:
+                symbol = str(args[0]) if args else "?"
+                raise UnknownSymbolError(symbol, f"rejected by MEXC: {exc}") from exc
+            except Exception as exc:
+                if not is_transient(exc) or attempt == self.rest_attempts:
+                    raise
+                floor = self._retry_after_s() if is_rate_limit(exc) else 0.0
+                self.counters[(op, f"retry.{type(exc).__name__}")] += 1
+                delay = await self._log_and_sleep(backoff, op, exc, floor)
+                log.debug("%s: retried after %.2fs", op, delay)
+            else:
+                backoff.success()
+                return result
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    @staticmethod
+    async def _log_and_sleep(backoff: Backoff, what: str, exc: BaseException, floor: float = 0.0) -> float:
+        delay = backoff.next_delay(floor)
+        log.warning("%s: %s: %s — retry %d in %.2fs", what, type(exc).__name__, exc, backoff.attempts, delay)
+        await asyncio.sleep(delay)
+        return delay
+
+    # ------------------------------------------------------------------ REST
+    async def fetch_time(self, samples: int = 3) -> int:
+        """Exchange time in ms; each call also refines the clock offset (see ``time_sync``)."""
+        for _ in range(samples):
+            sent = time.time() * 1000.0
+            server = await self._retry("fetch_time", self.rest.fetch_time)
+            self.clock.add_sample(sent, float(server), time.time() * 1000.0)
+        offset = self.clock.offset_ms
+        if abs(offset) > 1000:
+            log.warning("local clock is %.0f ms off MEXC's; using exchange time", offset)
+        return self.clock.now_ms()
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 1500) -> list[list]:
+        """The ``limit`` most recent closed bars ``[[ms, o, h, l, c, v], ...]``, ascending.
+
+        Paginates in MEXC-sized pages (500). When the exchange has no bar for some slots (an
+        illiquid market), older windows are fetched until ``limit`` real bars are collected;
+        fewer are returned only when the market's history is shorter (logged).
+        """
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        await self.instrument(symbol)
+        if timeframe == klines.MONTHLY:
+            return await self._fetch_monthly(symbol, limit)
+        step = klines.timeframe_ms(timeframe)
+        end = klines.last_closed_open(await self.fetch_time(), timeframe)
+        bars: list[list] = []
+        for _ in range(1 + MAX_EXTRA_WINDOWS):
+            missing = limit - len(bars)
+            window = await self._fetch_window(symbol, timeframe, end, missing, step)
+            bars = window + bars
+            if len(bars) >= limit or not window:
+                break
+            end = end - missing * step
+        if len(bars) < limit:
+            log.info(
+                "%s %s: MEXC has only %d closed bars of the %d asked for (young or illiquid market)",
+                symbol,
+                timeframe,
+                len(bars),
+                limit,
+            )
+        return bars[-limit:]
+
+    async def _fetch_window(
+        self, symbol: str, timeframe: str, end_open: int, count: int, step: int
+    ) -> list[list]:
+        """Real bars in the ``count`` slots ending at ``end_open``, pages fetched concurrently."""
+        pages = klines.plan_pages(end_open, count, step)
+        gate = asyncio.Semaphore(PAGE_CONCURRENCY)
+
+        async def page(since: int, until: int, n: int) -> list[list]:
+            async with gate:
+                return await self._retry(
+                    "fetch_ohlcv", self.rest.fetch_ohlcv, symbol, timeframe, since, n, {"until": until}
+                )
+
+        results = await asyncio.gather(*(page(*p) for p in pages))
+        rows = [row for result in results for row in result]
+        return klines.merge_closed(rows, pages[0][0], end_open)
+
+    async def _fetch_monthly(self, symbol: str, limit: int) -> list[list]:
+        """Monthly bars: calendar months have no fixed length, so take the latest page."""
+        rows = await self._retry(
+            "fetch_ohlcv", self.rest.fetch_ohlcv, symbol, klines.MONTHLY, None, klines.PAGE_LIMIT
+        )
+        closed = klines.merge_closed(rows, 0, int(rows[-1][0]) - 1) if rows else []
+        return closed[-limit:]
+
+    async def fetch_orderbook(self, symbol: str, limit: int = 50) -> dict[str, Any]:
+        """Order-book snapshot (ccxt's structure; ``nonce`` is MEXC's ``lastUpdateId``)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_DEPTH_LIMIT:
+            raise ValueError(f"order book limit must be an integer in 1..{MAX_DEPTH_LIMIT}, got {limit!r}")
+        await self.instrument(symbol)
+        return await self._retry("fetch_orderbook", self.rest.fetch_order_book, symbol, limit)
+
+    async def fetch_ticker_stats(self, symbol: str) -> dict:
+        """Last price and rolling 24 h base volume (REST ``/api/v3/ticker/24hr``)."""
+        await self.instrument(symbol)
+        stats = parse_24h_stats(await self._retry("fetch_ticker", self.rest.fetch_ticker, symbol))
+        self._stats24[symbol] = (time.monotonic(), stats)
+        return stats
+
+    async def fetch_swap_ticker(self, symbol: str) -> dict | None:
+        """Funding rate and open interest of ``symbol``'s perpetual; None when it has none."""
+        inst = await self.instrument(symbol)
+        if inst.perp_symbol is None:
+            return None
+        ticker = await self._retry("fetch_swap_ticker", self.rest.fetch_ticker, inst.perp_symbol)
+        return parse_swap_ticker(ticker, inst.contract_size)
+
+    # ------------------------------------------------------------------ streams
+    async def _supervise(
+        self, name: str, channel: str, url_key: str, watch: Callable[[], Awaitable[T]]
+    ) -> AsyncIterator[T]:
+        """Yield ``watch()`` results forever, reconnecting with backoff after transient errors.
+
+        A result that does not come within the channel's ``stale_after`` means the connection
+        is silently dead (MEXC can keep answering pings while sending nothing); the shared
+        connection is then reset so *every* stream on it reconnects and re-subscribes.
+        """
+        backoff = self.backoff_factory()
+        stale_after = self.stale_after.get(channel)
+        while True:
+            try:
+                result = await asyncio.wait_for(watch(), timeout=stale_after)
+            except TimeoutError:
+                self.counters[(name, "stale")] += 1
+                await self._reset_connection(url_key, f"{name}: no data for {stale_after:.0f}s")
+                await self._log_and_sleep(backoff, name, StaleStreamError("silent stream"))
+            except UnknownSymbolError:
+                raise
+            except ccxt.BadSymbol as exc:
+                raise UnknownSymbolError(name.split(" ")[0], f"rejected by MEXC: {exc}") from exc
+            except Exception as exc:
+                if self._closed or not is_transient(exc):
+                    raise
+                self.counters[(name, f"retry.{type(exc).__name__}")] += 1
+                await self._log_and_sleep(backoff, name, exc)
+            else:
+                backoff.success()
+                yield result
+
+    async def _reset_connection(self, url_key: str, reason: str) -> None:
+        """Fail the websocket connection at ``urls['api']['ws'][url_key]`` and drop it."""
+        ws = await self.ws()
+        url = ws.urls["api"]["ws"][url_key]
+        client = ws.clients.get(url)
+        log.warning("resetting %s: %s", url, reason)
+        if client is not None:
+            client.on_error(StaleStreamError(reason))
+
+    async def stream_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
+        """Book-ticker records ``{ts, bid, ask, last, spread, volume}`` (module doc: last/volume)."""
+        await self.instrument(symbol)
+        ws = await self.ws()
+        async for tk in self._supervise(
+            f"{symbol} ticker", "ticker", "spot", lambda: ws.watch_ticker(symbol)
+        ):
+            stats = self._fresh_stats(symbol)
+            last = self._last_trade.get(symbol, stats.get("last"))
+            yield parse_book_ticker(tk, last, stats.get("volume"))
+
+    async def stream_trades(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
+        """Trade records ``{ts, price, amount, side}``, one per trade, exchange time."""
+        await self.instrument(symbol)
+        ws = await self.ws()
+        async for batch in self._supervise(
+            f"{symbol} trades", "trades", "spot", lambda: ws.watch_trades(symbol)
+        ):
+            for trade in parse_trades(batch):
+                self._last_trade[symbol] = trade["price"]
+                yield trade
+
+    async def stream_swap_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
+        """Funding/open-interest records of ``symbol``'s perpetual (see ``parse_swap_ticker``).
+
+        Raises ``ValueError`` when the symbol has no perpetual on MEXC.
+        """
+        inst = await self.instrument(symbol)
+        if inst.perp_symbol is None:
+            raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
+        ws = await self.ws()
+        perp = inst.perp_symbol
+        async for tk in self._supervise(f"{symbol} swap", "swap", "swap", lambda: ws.watch_ticker(perp)):
+            yield parse_swap_ticker(tk, inst.contract_size)
+
+    def _fresh_stats(self, symbol: str) -> dict:
+        """Cached 24 h stats; schedules a background refresh when older than ``stats_ttl``."""
+        fetched_at, stats = self._stats24.get(symbol, (None, {}))
+        stale = fetched_at is None or time.monotonic() - fetched_at > self.stats_ttl
+        if stale and not any(t.get_name() == f"stats:{symbol}" for t in self._background):
+            task = asyncio.create_task(self._refresh_stats(symbol), name=f"stats:{symbol}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return stats
+
+    async def _refresh_stats(self, symbol: str) -> None:
+        try:
+            await self.fetch_ticker_stats(symbol)
+        except ccxt.BaseError as exc:  # the stream goes on with the previous figures
+            self.counters[(f"{symbol} stats", f"error.{type(exc).__name__}")] += 1
+            log.warning("%s: 24h stats refresh failed: %s", symbol, exc)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def close(self) -> None:
+        """Close every client this adapter opened; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._background, return_exceptions=True)
+        clients = [c for c in (self._ws, self._rest) if c is not None]
+        self._ws = self._rest = None
+        for client in clients:
+            await client.close()

@@ -1,0 +1,85 @@
+"""Kline paging for MEXC spot: which requests give the N most recent *closed* bars.
+
+Pure arithmetic, no I/O. Why it exists: MEXC spot returns at most 500 klines per request (ccxt
+caps pages at 500 — "in practice it's 500"), so ``fetch_ohlcv(limit=1500)`` in one call returns
+500 bars, not 1500; and the last row MEXC returns is the still-forming bar, which must not be
+handed to a strategy as if it were final.
+
+Each page is requested with an explicit ``since`` and ``until`` (ccxt sends
+``startTime=since``, ``endTime=until+1`` since MEXC's endTime is exclusive) so pages never
+overlap and do not depend on the local clock, which may be skewed from the exchange's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+PAGE_LIMIT = 500
+
+_MIN = 60_000
+#: Fixed-length spot timeframes (ccxt's unified names; ccxt maps 1h→60m and 1w→1W on the wire).
+TIMEFRAME_MS: dict[str, int] = {
+    "1m": _MIN,
+    "5m": 5 * _MIN,
+    "15m": 15 * _MIN,
+    "30m": 30 * _MIN,
+    "1h": 60 * _MIN,
+    "4h": 240 * _MIN,
+    "1d": 1440 * _MIN,
+    "1w": 7 * 1440 * _MIN,
+}
+#: Calendar months have no fixed length: served from the latest page only (see adapter).
+MONTHLY = "1M"
+#: Weekly bars open on Monday 00:00 UTC; the Unix epoch was a Thursday, four days later than
+#: the Monday the grid must be anchored to.
+_GRID_OFFSET = {"1w": 4 * 1440 * _MIN}
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """Bar length in ms; ``ValueError`` for timeframes MEXC spot does not offer (e.g. 8h)."""
+    try:
+        return TIMEFRAME_MS[timeframe]
+    except KeyError:
+        offered = ", ".join([*TIMEFRAME_MS, MONTHLY])
+        raise ValueError(f"timeframe {timeframe!r} is not offered by MEXC spot ({offered})") from None
+
+
+def bar_open(ts_ms: int, timeframe: str) -> int:
+    """Open time of the bar of ``timeframe`` that contains ``ts_ms``."""
+    step, offset = timeframe_ms(timeframe), _GRID_OFFSET.get(timeframe, 0)
+    return (ts_ms - offset) // step * step + offset
+
+
+def last_closed_open(server_now_ms: int, timeframe: str) -> int:
+    """Open time of the most recent bar that has closed at ``server_now_ms``."""
+    return bar_open(server_now_ms, timeframe) - timeframe_ms(timeframe)
+
+
+def plan_pages(end_open: int, count: int, step_ms: int, page: int = PAGE_LIMIT) -> list[tuple[int, int, int]]:
+    """``(since, until, limit)`` requests covering the ``count`` bar slots ending at ``end_open``.
+
+    Oldest page first; ``until`` is the open time of the page's last slot (inclusive).
+    """
+    if count <= 0:
+        return []
+    first = end_open - (count - 1) * step_ms
+    pages = []
+    for start_index in range(0, count, page):
+        n = min(page, count - start_index)
+        since = first + start_index * step_ms
+        pages.append((since, since + (n - 1) * step_ms, n))
+    return pages
+
+
+def merge_closed(rows: Iterable[Sequence[float]], first_open: int, last_open: int) -> list[list[float]]:
+    """Bars with ``first_open <= ts <= last_open``, ascending, one per timestamp.
+
+    When pages overlap or the exchange repeats a row, the later occurrence wins (it is the
+    exchange's newer version of that bar). Rows are normalised to ``[int ms, o, h, l, c, v]``.
+    """
+    by_ts: dict[int, list[float]] = {}
+    for row in rows:
+        ts = int(row[0])
+        if first_open <= ts <= last_open:
+            by_ts[ts] = [ts, float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5])]
+    return [by_ts[ts] for ts in sorted(by_ts)]

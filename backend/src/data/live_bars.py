@@ -1,0 +1,109 @@
+"""Live 1-minute bars per symbol: bootstrap history plus bars built from the trade stream.
+
+Pure and synchronous (no clock, no I/O): time only enters through trade timestamps, which are
+the exchange's. Bars are ``[open_ms, o, h, l, c, v]`` lists like ccxt's OHLCV rows.
+
+It also answers the md's ``vol`` — the rolling 24 h base volume — exactly and in O(1) per
+trade: the sum of the volumes of the last 1440 closed bars plus the forming one, kept as a
+running total. MEXC's spot book ticker carries no volume, and polling REST for it per symbol
+would cost requests; the bars are already here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+MINUTE_MS = 60_000
+DAY_MINUTES = 1440
+
+
+class LiveBars:
+    """Closed bars (bounded), the forming bar, and a rolling 24 h volume."""
+
+    def __init__(self, history: Iterable[Sequence[float]] = (), max_bars: int = 1500) -> None:
+        self.closed: deque[list[float]] = deque(maxlen=max_bars)
+        #: open times of closed bars that were forward-filled rather than traded.
+        self.synthetic: set[int] = set()
+        self.forming: list[float] | None = None
+        self._window: deque[tuple[int, float]] = deque()  # (open_ms, volume) of closed bars
+        self._window_volume = 0.0
+        for bar in history:
+            self._close(
+                [int(bar[0]), float(bar[1]), float(bar[2]), float(bar[3]), float(bar[4]), float(bar[5])]
+            )
+
+    @property
+    def last_close(self) -> float | None:
+        """The latest price these bars know: forming bar's close, else the last closed one's."""
+        if self.forming is not None:
+            return self.forming[4]
+        return self.closed[-1][4] if self.closed else None
+
+    @property
+    def last_closed_open(self) -> int | None:
+        return int(self.closed[-1][0]) if self.closed else None
+
+    def rolling_volume(self) -> float:
+        """Base volume of the last 24 h of bars (1440 closed bars + the forming one)."""
+        forming = self.forming[5] if self.forming is not None else 0.0
+        return self._window_volume + forming
+
+    def add_trade(self, ts_ms: int, price: float, amount: float) -> list[list[float]]:
+        """Fold one trade in; returns the bars this trade closed (usually none).
+
+        A trade for a later minute closes the forming bar; minutes between them with no trade
+        get synthetic bars (close carried forward, volume 0) — the exchange has no trades for
+        them either. A trade older than the forming bar (late delivery after a reconnect) is
+        ignored for bars because that minute is already closed; REST backfill owns it.
+        """
+        minute = ts_ms // MINUTE_MS * MINUTE_MS
+        closed: list[list[float]] = []
+        if self.forming is None:
+            last = self.last_closed_open
+            if last is not None and minute <= last:
+                return closed
+            closed += self._fill_until(minute)
+            self.forming = [minute, price, price, price, price, amount]
+            return closed
+        start = int(self.forming[0])
+        if minute < start:
+            return closed
+        if minute == start:
+            bar = self.forming
+            bar[2] = max(bar[2], price)
+            bar[3] = min(bar[3], price)
+            bar[4] = price
+            bar[5] += amount
+            return closed
+        done = self.forming
+        self.forming = None
+        self._close(done)
+        closed.append(done)
+        closed += self._fill_until(minute)
+        self.forming = [minute, price, price, price, price, amount]
+        return closed
+
+    def _fill_until(self, minute: int) -> list[list[float]]:
+        """Synthetic bars for the minutes after the last closed bar and before ``minute``."""
+        out: list[list[float]] = []
+        if not self.closed:
+            return out
+        prev = self.closed[-1]
+        for ts in range(int(prev[0]) + MINUTE_MS, minute, MINUTE_MS):
+            c = prev[4]
+            bar = [ts, c, c, c, c, 0.0]
+            self._close(bar)
+            self.synthetic.add(ts)
+            out.append(bar)
+        return out
+
+    def _close(self, bar: list[float]) -> None:
+        if len(self.closed) == self.closed.maxlen:
+            self.synthetic.discard(int(self.closed[0][0]))
+        self.closed.append(bar)
+        self._window.append((int(bar[0]), bar[5]))
+        self._window_volume += bar[5]
+        horizon = int(bar[0]) - (DAY_MINUTES - 1) * MINUTE_MS
+        while self._window and self._window[0][0] < horizon:
+            self._window_volume -= self._window.popleft()[1]

@@ -1,0 +1,85 @@
+"""Per-symbol market state and its mapping to the engine's md dict.
+
+Pure and synchronous: stream records (from ``MexcAdapter``) go in through ``apply_*``, md dicts
+come out of :meth:`SymbolState.to_md`. The md schema (the Epic's fields plus ours):
+
+================  ==========================================================================
+``symbol``        unified spot symbol, e.g. ``BTC/USDT``
+``ts``            exchange time (ms) of the newest record folded in — never the local clock
+``price``         last trade price; before the first trade, the latest bar close
+``bid``/``ask``   best bid / ask from MEXC's book ticker
+``spread``        ``ask - bid``
+``vol``           rolling 24 h base volume from the 1 m bars (see ``live_bars``)
+``texts``         news/social texts about the symbol (``[]`` without text sources)
+``funding``       perpetual's current funding rate; ``None`` when the symbol has no perpetual
+``oi``            perpetual's open interest in base units; ``None`` when it has no perpetual
+================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .live_bars import LiveBars
+
+
+@dataclass
+class SymbolState:
+    """Everything known about one symbol; updated in place by stream records."""
+
+    symbol: str
+    bars: LiveBars = field(default_factory=LiveBars)
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    ts: int | None = None
+    funding: float | None = None
+    oi: float | None = None
+
+    def _stamp(self, ts: int) -> None:
+        self.ts = ts if self.ts is None else max(self.ts, ts)
+
+    def apply_ticker(self, rec: dict[str, Any]) -> None:
+        """A book-ticker record ``{ts, bid, ask, ...}``."""
+        self.bid, self.ask = rec["bid"], rec["ask"]
+        self._stamp(rec["ts"])
+
+    def apply_trades(self, trades: Sequence[dict[str, Any]]) -> None:
+        """Trade records ``{ts, price, amount, side}``, oldest first."""
+        for t in trades:
+            self.bars.add_trade(t["ts"], t["price"], t["amount"])
+            self.last = t["price"]
+            self._stamp(t["ts"])
+
+    def apply_swap(self, rec: dict[str, Any]) -> None:
+        """A perpetual record ``{ts, funding, oi, ...}``; ``None`` fields keep the old value."""
+        if rec.get("funding") is not None:
+            self.funding = rec["funding"]
+        if rec.get("oi") is not None:
+            self.oi = rec["oi"]
+
+    @property
+    def price(self) -> float | None:
+        return self.last if self.last is not None else self.bars.last_close
+
+    def ready(self) -> bool:
+        """An md may be emitted once there is a price and a two-sided book."""
+        return self.price is not None and self.bid is not None and self.ask is not None
+
+    def to_md(self, texts: list[str]) -> dict[str, Any]:
+        """The md dict for the engine (schema in the module doc)."""
+        bid, ask = self.bid, self.ask
+        return {
+            "symbol": self.symbol,
+            "ts": self.ts,
+            "price": self.price,
+            "bid": bid,
+            "ask": ask,
+            "spread": ask - bid if bid is not None and ask is not None else None,
+            "vol": self.bars.rolling_volume(),
+            "texts": texts,
+            "funding": self.funding,
+            "oi": self.oi,
+        }

@@ -1,0 +1,217 @@
+"""Per-symbol trading engine base: a bounded, drop-oldest md inbox and a run-loop skeleton.
+
+Why drop-oldest: the feeder serves every symbol from one event loop, so an engine that falls
+behind must never block it (that would stall every other symbol). For market data the newest
+tick supersedes older ones, so when the inbox is full the oldest md is discarded and counted.
+
+Accounting invariant (exact, checked by the tests)::
+
+    received == delivered + dropped_queue_full + queued
+
+where ``delivered`` counts md handed to the strategy by :meth:`Engine._get_md`. Every received
+md is enqueued (``enqueued == received``); the dropped ones are evicted later by newer md.
+Consume the inbox only through ``_get_md`` or the invariant no longer holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MD = dict[str, Any]
+
+
+class RateLimitedLog:
+    """Logs the first event at once, then at most one line per ``interval_s``.
+
+    Why: a slow engine drops thousands of md per second; one line per drop would drown the log
+    and cost more than the drop itself. Suppressed events are counted into the next line.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval_s: float = 10.0,
+        *,
+        level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self._interval_s = interval_s
+        self._level = level
+        self._clock = clock
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def event(self, msg: str, *args: Any, **kwargs: Any) -> bool:
+        """Record one event; returns True when it was written to the log."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval_s:
+            self._suppressed += 1
+            return False
+        if self._suppressed and self._last is not None:
+            msg = f"{msg} (+%d similar in the last %.0fs)"
+            args = (*args, self._suppressed, now - self._last)
+        self._last = now
+        self._suppressed = 0
+        self._log.log(self._level, msg, *args, **kwargs)
+        return True
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], grace_s: float, what: str) -> bool:
+    """Cancel ``task``, wait at most ``grace_s`` for it, and consume its outcome.
+
+    Why bounded: a task that swallows cancellation must not hang shutdown. Consuming the
+    outcome avoids "Task exception was never retrieved". Returns True when the task finished.
+    """
+    task.cancel()
+    return await wait_bounded(task, grace_s, what)
+
+
+async def wait_bounded(task: asyncio.Task[Any], limit_s: float, what: str) -> bool:
+    """Wait at most ``limit_s`` for ``task`` (without cancelling it); True when it finished."""
+    done, _ = await asyncio.wait({task}, timeout=max(limit_s, 0.0))
+    if not done:
+        logger.error("%s did not finish within %.2fs; leaving it behind", what, limit_s)
+        return False
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.warning("%s ended with %r", what, exc)
+    return True
+
+
+class Engine:
+    """Base class of a per-symbol engine; strategies override :meth:`on_market_data`.
+
+    The feeder calls :meth:`push_md` (sync, event-loop thread only); the engine's own task
+    consumes md with :meth:`_get_md` inside :meth:`run`. Started once, stopped once.
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        *,
+        queue_size: int = 100,
+        md_timeout: float = 1.0,
+        drop_log_interval_s: float = 10.0,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.symbol = symbol
+        self.md_timeout = md_timeout
+        self.last_md: MD | None = None
+        self._md_queue: asyncio.Queue[MD] = asyncio.Queue(maxsize=queue_size)
+        self._received = 0
+        self._delivered = 0
+        self._dropped_queue_full = 0
+        self._md_timeouts = 0
+        self._on_md_errors = 0
+        self._stop_requested = False
+        self._task: asyncio.Task[None] | None = None
+        self._drop_log = RateLimitedLog(logger, drop_log_interval_s)
+        self._error_log = RateLimitedLog(logger, drop_log_interval_s, level=logging.ERROR)
+
+    # ---- inbox -------------------------------------------------------------------------
+
+    def push_md(self, md: MD) -> None:
+        """Enqueue ``md`` without ever blocking; on a full inbox evict the oldest md first."""
+        self._received += 1
+        if self._md_queue.full():
+            self._md_queue.get_nowait()
+            self._dropped_queue_full += 1
+            self._drop_log.event(
+                "engine %s: md queue full (%d), dropped oldest md; %d dropped so far",
+                self.symbol,
+                self._md_queue.maxsize,
+                self._dropped_queue_full,
+            )
+        self._md_queue.put_nowait(md)
+
+    async def _get_md(self) -> dict[str, Any]:
+        """Next md, or an empty md after ``md_timeout`` s so strategies still get a heartbeat.
+
+        A fresh empty dict is returned each time so a strategy mutating it cannot corrupt the
+        next one. A cancelled ``Queue.get()`` (timeout or stop) never removes an item, and
+        ``wait_for`` returns an item that won the race against its timeout, so ``delivered``
+        is counted exactly when an md leaves the inbox.
+        """
+        try:
+            md = await asyncio.wait_for(self._md_queue.get(), timeout=self.md_timeout)
+            self._delivered += 1
+            return md
+        except TimeoutError:
+            self._md_timeouts += 1
+            return {"price": None, "spread": None, "vol": 0.0, "texts": []}
+
+    @property
+    def dropped(self) -> int:
+        """md evicted from a full inbox (never seen by the strategy)."""
+        return self._dropped_queue_full
+
+    @property
+    def md_stats(self) -> dict[str, int | bool]:
+        """Snapshot of the inbox counters, as a plain dict for health reports."""
+        return {
+            "received": self._received,
+            "enqueued": self._received,
+            "delivered": self._delivered,
+            "dropped_queue_full": self._dropped_queue_full,
+            "queued": self._md_queue.qsize(),
+            "md_timeouts": self._md_timeouts,
+            "on_md_errors": self._on_md_errors,
+            "running": self.running,
+        }
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the task created by :meth:`start` is alive."""
+        return self._task is not None and not self._task.done()
+
+    async def on_market_data(self, md: MD) -> None:
+        """Strategy hook, called for every md (and every timeout heartbeat). Default: keep it."""
+        self.last_md = md
+
+    async def run(self) -> None:
+        """Consume md until :meth:`stop`.
+
+        A strategy exception is logged (rate-limited) and counted rather than fatal: one bad
+        tick must not silently stop trading the symbol while the feeder keeps feeding it.
+        """
+        while not self._stop_requested:
+            md = await self._get_md()
+            try:
+                await self.on_market_data(md)
+            except Exception:
+                self._on_md_errors += 1
+                self._error_log.event(
+                    "engine %s: on_market_data failed (%d errors so far)",
+                    self.symbol,
+                    self._on_md_errors,
+                    exc_info=True,
+                )
+
+    async def start(self) -> None:
+        """Run :meth:`run` in a task named after the symbol; no-op when already started."""
+        if self._stop_requested:
+            raise RuntimeError(f"engine {self.symbol} was stopped; engines are not restartable")
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"engine:{self.symbol}")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop the run loop, cancelling a blocked ``_get_md``; idempotent and bounded.
+
+        The flag covers both ``run()`` awaited directly and a cancellation swallowed by
+        ``wait_for``; the cancel makes the stop prompt instead of waiting for ``md_timeout``.
+        Safe to call from inside ``on_market_data`` (it then only sets the flag).
+        """
+        self._stop_requested = True
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        await cancel_and_wait(task, grace_s, f"engine {self.symbol}")

@@ -1,0 +1,248 @@
+"""Pure builders of the websocket frames MEXC sends: protobuf for spot, JSON for contracts.
+
+Spot pushes are built with the protobuf classes ccxt itself ships
+(``ccxt.protobuf.mexc``), so whatever ccxt can decode, the simulator produces. Numbers
+arrive here as integer ticks/lots and are formatted exactly (no float rounding) so a test
+can compare streamed values with REST values digit for digit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from ccxt.protobuf.mexc import PushDataV3ApiWrapper_pb2 as wrapper_pb2
+
+from .intervals import Interval
+from .market_model import Bar, BookTicker, DepthDelta, SimMarket, Stats24h, SymbolModel, Trade
+
+DEALS_EVENT = "spot@public.aggre.deals.v3.api.pb"
+BOOK_TICKER_EVENT = "spot@public.aggre.bookTicker.v3.api.pb"
+DEPTH_EVENT = "spot@public.aggre.depth.v3.api.pb"
+KLINE_EVENT = "spot@public.kline.v3.api.pb"
+
+
+# -- number formatting -------------------------------------------------------------------
+
+
+def fmt_scaled(value: int, decimals: int) -> str:
+    """Integer ``value`` scaled by 10**-decimals as an exact decimal string."""
+    if decimals <= 0:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(decimals + 1, "0")
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def price_str(market: SimMarket, ticks: int) -> str:
+    return fmt_scaled(ticks, market.price_decimals)
+
+
+def qty_str(market: SimMarket, lots: int) -> str:
+    return fmt_scaled(lots, market.qty_decimals)
+
+
+def quote_str(market: SimMarket, ticks_lots: int) -> str:
+    return fmt_scaled(ticks_lots, market.price_decimals + market.qty_decimals)
+
+
+def contracts(market: SimMarket, lots: int) -> int:
+    """Base-unit lots as whole contracts (MEXC contract volumes count contracts), >= 1."""
+    return max(1, round(lots / 10**market.qty_decimals / market.contract_size))
+
+
+def symbol_id_hash(symbol_id: str) -> str:
+    """Stable stand-in for MEXC's opaque ``symbolId`` field."""
+    return hashlib.md5(symbol_id.encode()).hexdigest()  # not security relevant
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+# -- spot (protobuf and JSON control frames) ---------------------------------------------
+
+
+def spot_ack(msg: str) -> str:
+    """MEXC's answer to SUBSCRIPTION/UNSUBSCRIPTION/PING: ``{"id":0,"code":0,"msg":...}``."""
+    return dumps({"id": 0, "code": 0, "msg": msg})
+
+
+SPOT_PONG = spot_ack("PONG")
+
+
+def spot_sub_failed(channels: Iterable[str], reason: str) -> str:
+    """The failure text MEXC uses; note the full-width colon after "Reason"."""
+    return spot_ack(f"Not Subscribed successfully! [{','.join(channels)}].  Reason： {reason}")
+
+
+def _wrapper(channel: str, market: SimMarket, send_ms: int) -> wrapper_pb2.PushDataV3ApiWrapper:
+    msg = wrapper_pb2.PushDataV3ApiWrapper()
+    msg.channel = channel
+    msg.symbol = market.spot_id
+    msg.symbolId = symbol_id_hash(market.spot_id)
+    msg.createTime = send_ms
+    msg.sendTime = send_ms
+    return msg
+
+
+def _event_type(channel: str) -> str:
+    """``spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT`` -> ``...pb@100ms``."""
+    return channel.rsplit("@", 1)[0]
+
+
+def pb_deals(channel: str, market: SimMarket, trades: list[Trade], send_ms: int) -> bytes:
+    msg = _wrapper(channel, market, send_ms)
+    body = msg.publicAggreDeals
+    body.eventType = _event_type(channel)
+    for t in trades:
+        item = body.deals.add()
+        item.price = price_str(market, t.price)
+        item.quantity = qty_str(market, t.qty)
+        item.tradeType = t.side
+        item.time = t.ts
+    return msg.SerializeToString()
+
+
+def pb_book_ticker(channel: str, market: SimMarket, bt: BookTicker, send_ms: int) -> bytes:
+    msg = _wrapper(channel, market, send_ms)
+    body = msg.publicAggreBookTicker
+    body.bidPrice = price_str(market, bt.bid)
+    body.bidQuantity = qty_str(market, bt.bid_qty)
+    body.askPrice = price_str(market, bt.ask)
+    body.askQuantity = qty_str(market, bt.ask_qty)
+    return msg.SerializeToString()
+
+
+def pb_depth(channel: str, market: SimMarket, delta: DepthDelta, send_ms: int) -> bytes:
+    msg = _wrapper(channel, market, send_ms)
+    body = msg.publicAggreDepths
+    body.eventType = _event_type(channel)
+    body.fromVersion = str(delta.from_version)
+    body.toVersion = str(delta.to_version)
+    for side, levels in ((body.bids, delta.bids), (body.asks, delta.asks)):
+        for price, qty in levels:
+            item = side.add()
+            item.price = price_str(market, price)
+            item.quantity = qty_str(market, qty)
+    return msg.SerializeToString()
+
+
+def pb_kline(channel: str, market: SimMarket, interval: Interval, bar: Bar, send_ms: int) -> bytes:
+    msg = _wrapper(channel, market, send_ms)
+    body = msg.publicSpotKline
+    body.interval = interval.ws_id
+    body.windowStart = bar.open_ms // 1000  # MEXC sends seconds here
+    body.windowEnd = interval.next_open(bar.open_ms) // 1000
+    body.openingPrice = price_str(market, bar.open)
+    body.closingPrice = price_str(market, bar.close)
+    body.highestPrice = price_str(market, bar.high)
+    body.lowestPrice = price_str(market, bar.low)
+    body.volume = qty_str(market, bar.volume)
+    body.amount = quote_str(market, bar.quote)
+    return msg.SerializeToString()
+
+
+def pb_unknown_channel(market: SimMarket, send_ms: int) -> bytes:
+    """A well-formed wrapper on a channel ccxt does not know (fault injection)."""
+    msg = _wrapper(f"spot@public.unknown.v3.api.pb@100ms@{market.spot_id}", market, send_ms)
+    msg.publicAggreBookTicker.bidPrice = "1"
+    return msg.SerializeToString()
+
+
+# -- contracts (JSON) --------------------------------------------------------------------
+
+
+def swap_push(channel: str, symbol: str, data: Any, ts: int) -> str:
+    """``{"symbol":..,"data":..,"channel":"push.ticker","ts":..}`` as MEXC sends it."""
+    return dumps({"symbol": symbol, "data": data, "channel": channel, "ts": ts})
+
+
+def swap_response(method: str, data: Any, ts: int) -> str:
+    """Reply to ``sub.x``/``unsub.x``: ``{"channel":"rs.sub.x","data":"success","ts":..}``."""
+    return dumps({"channel": f"rs.{method}", "data": data, "ts": ts})
+
+
+def swap_error(message: str, ts: int) -> str:
+    return dumps({"channel": "rs.error", "data": message, "ts": ts})
+
+
+def swap_pong(ts: int) -> str:
+    return dumps({"channel": "pong", "data": ts})
+
+
+def _f(ticks: int, market: SimMarket) -> float:
+    return ticks / 10**market.price_decimals
+
+
+def swap_ticker_data(sm: SymbolModel, stats: Stats24h, now_ms: int) -> dict[str, Any]:
+    """Contract ticker as in ``/api/v1/contract/ticker`` and ``push.ticker``.
+
+    ``volume24`` and ``holdVol`` count contracts; ``fundingRate`` lives only here.
+    """
+    m = sm.market
+    bid, ask = (sm.bids and max(sm.bids)) or sm.mid, (sm.asks and min(sm.asks)) or sm.mid
+    change = stats.last - stats.open
+    rate = round(change / stats.open, 4) if stats.open else 0.0
+    last = _f(stats.last, m)
+    return {
+        "symbol": m.perp_id,
+        "lastPrice": last,
+        "riseFallRate": rate,
+        "fairPrice": _f(sm.mid, m),
+        "indexPrice": _f(sm.mid, m),
+        "volume24": contracts(m, stats.volume) if stats.volume else 0,
+        "amount24": round(stats.quote / 10 ** (m.price_decimals + m.qty_decimals), 4),
+        "maxBidPrice": round(last * 1.1, m.price_decimals),
+        "minAskPrice": round(last * 0.9, m.price_decimals),
+        "lower24Price": _f(stats.low, m),
+        "high24Price": _f(stats.high, m),
+        "timestamp": now_ms,
+        "bid1": _f(bid, m),
+        "ask1": _f(ask, m),
+        "holdVol": sm.hold_vol,
+        "riseFallValue": _f(change, m),
+        "fundingRate": round(sm.funding_rate, 6),
+        "zone": "UTC+8",
+        "riseFallRates": [rate, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "riseFallRatesOfTimezone": [rate, rate, rate],
+    }
+
+
+def next_settle_ms(now_ms: int, cycle_hours: int = 8) -> int:
+    """Next funding settlement (00:00, 08:00, 16:00 UTC for an 8 h cycle)."""
+    cycle = cycle_hours * 3_600_000
+    return (now_ms // cycle + 1) * cycle
+
+
+def swap_funding_data(sm: SymbolModel, now_ms: int) -> dict[str, Any]:
+    """``push.funding.rate`` body: symbol, rate, nextSettleTime."""
+    return {"symbol": sm.market.perp_id, "rate": round(sm.funding_rate, 6),
+            "nextSettleTime": next_settle_ms(now_ms)}
+
+
+def swap_deals_data(market: SimMarket, trades: list[Trade]) -> list[dict[str, Any]]:
+    """``push.deal`` body: p price, v contracts, T 1 buy/2 sell, O 3, M 2, t ms."""
+    return [{"p": _f(t.price, market), "v": contracts(market, t.qty), "T": t.side, "O": 3,
+             "M": 2, "t": t.ts} for t in trades]
+
+
+def swap_depth_levels(market: SimMarket, levels: list[tuple[int, int]]) -> list[list[float]]:
+    """Contract book levels ``[price, contracts, order count]`` (qty 0 = level removed)."""
+    return [[_f(p, market), contracts(market, q) if q else 0, 1 if q else 0] for p, q in levels]
+
+
+def swap_depth_data(market: SimMarket, delta: DepthDelta) -> dict[str, Any]:
+    return {"asks": swap_depth_levels(market, delta.asks),
+            "bids": swap_depth_levels(market, delta.bids),
+            "begin": delta.from_version, "end": delta.to_version, "version": delta.to_version}
+
+
+def swap_kline_data(market: SimMarket, interval: Interval, bar: Bar) -> dict[str, Any]:
+    o, c, h, lo = (_f(x, market) for x in (bar.open, bar.close, bar.high, bar.low))
+    return {"symbol": market.perp_id, "interval": interval.ws_id, "t": bar.open_ms // 1000,
+            "o": o, "c": c, "h": h, "l": lo,
+            "a": round(bar.quote / 10 ** (market.price_decimals + market.qty_decimals), 4),
+            "q": contracts(market, bar.volume), "ro": o, "rc": c, "rh": h, "rl": lo}

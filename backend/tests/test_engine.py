@@ -1,0 +1,227 @@
+"""Engine inbox: drop-oldest without blocking, exact accounting, timeout heartbeat, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend.src.engine.engine import MD, Engine, RateLimitedLog
+
+EMPTY_MD = {"price": None, "spread": None, "vol": 0.0, "texts": []}
+
+
+def pending_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks other than the caller still alive: what would log "Task was destroyed"."""
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+
+
+async def wait_until(cond: Callable[[], bool], limit_s: float = 1.0) -> None:
+    """Poll ``cond`` until true; fails the test after ``limit_s`` instead of hanging."""
+    async with asyncio.timeout(limit_s):
+        while not cond():  # noqa: ASYNC110 - polling observable state is the point here
+            await asyncio.sleep(0.002)
+
+
+def md(i: int, symbol: str = "BTC/USDT") -> MD:
+    return {"symbol": symbol, "ts": i, "price": float(i)}
+
+
+def assert_accounting(engine: Engine) -> None:
+    s = engine.md_stats
+    assert s["received"] == s["enqueued"]
+    assert s["received"] == s["delivered"] + s["dropped_queue_full"] + s["queued"]
+
+
+class Recorder(Engine):
+    """Engine that keeps every md it is given."""
+
+    def __init__(self, symbol: str, **kwargs: Any) -> None:
+        super().__init__(symbol, **kwargs)
+        self.seen: list[MD] = []
+
+    async def on_market_data(self, md: MD) -> None:
+        self.seen.append(md)
+        await super().on_market_data(md)
+
+
+def test_default_queue_is_bounded_at_100() -> None:
+    assert Engine("BTC/USDT")._md_queue.maxsize == 100
+    with pytest.raises(ValueError):
+        Engine("BTC/USDT", queue_size=0)
+
+
+@pytest.mark.asyncio
+async def test_full_queue_drops_oldest_and_counts() -> None:
+    engine = Engine("BTC/USDT", queue_size=3, md_timeout=0.01)
+    for i in range(5):
+        engine.push_md(md(i))
+    assert engine.dropped == 2
+    got = [(await engine._get_md())["ts"] for _ in range(3)]
+    assert got == [2, 3, 4]
+    assert engine.md_stats == {
+        "received": 5,
+        "enqueued": 5,
+        "delivered": 3,
+        "dropped_queue_full": 2,
+        "queued": 0,
+        "md_timeouts": 0,
+        "on_md_errors": 0,
+        "running": False,
+    }
+
+
+# Each op: None = one _get_md, int n = push n md in a row.
+ops_strategy = st.lists(st.one_of(st.none(), st.integers(1, 12)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(queue_size=st.integers(1, 6), ops=ops_strategy)
+def test_accounting_holds_for_any_push_get_sequence(queue_size: int, ops: list[int | None]) -> None:
+    async def scenario() -> None:
+        engine = Engine("BTC/USDT", queue_size=queue_size, md_timeout=0.001)
+        pushed: list[int] = []
+        got: list[int] = []
+        for op in ops:
+            if op is None:
+                m = await engine._get_md()
+                if m.get("ts") is not None:
+                    got.append(m["ts"])
+            else:
+                for _ in range(op):
+                    pushed.append(len(pushed))
+                    engine.push_md(md(pushed[-1]))
+            assert_accounting(engine)
+        # What is delivered is always in push order, and the queue holds the newest md.
+        assert got == sorted(got)
+        remaining = [engine._md_queue.get_nowait()["ts"] for _ in range(engine._md_queue.qsize())]
+        assert remaining == pushed[len(pushed) - len(remaining) :]
+        assert engine.md_stats["delivered"] == len(got)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.asyncio
+async def test_get_md_timeout_returns_exact_empty_md() -> None:
+    engine = Engine("BTC/USDT", md_timeout=0.02)
+    first = await engine._get_md()
+    assert first == EMPTY_MD
+    first["texts"].append("mutated")
+    assert await engine._get_md() == EMPTY_MD
+    assert engine.md_stats["md_timeouts"] == 2
+    assert engine.md_stats["delivered"] == 0
+
+
+@pytest.mark.asyncio
+async def test_md_arriving_while_waiting_is_delivered() -> None:
+    engine = Engine("BTC/USDT", md_timeout=1.0)
+    getter = asyncio.create_task(engine._get_md())
+    await asyncio.sleep(0)
+    engine.push_md(md(7))
+    assert (await getter)["ts"] == 7
+    assert_accounting(engine)
+
+
+@pytest.mark.asyncio
+async def test_drop_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine("BTC/USDT", queue_size=1)
+    with caplog.at_level(logging.WARNING, logger="backend.src.engine.engine"):
+        for i in range(1000):
+            engine.push_md(md(i))
+    assert engine.dropped == 999
+    drops = [r for r in caplog.records if "queue full" in r.getMessage()]
+    assert len(drops) == 1
+
+
+def test_rate_limited_log_reports_suppressed_count(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    log = RateLimitedLog(logging.getLogger("test.ratelimit"), 10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.ratelimit"):
+        written = [log.event("drop %d", i) for i in range(5)]
+        now[0] = 10.0
+        written.append(log.event("drop %d", 5))
+    assert written == [True, False, False, False, False, True]
+    assert [r.getMessage() for r in caplog.records] == [
+        "drop 0",
+        "drop 5 (+4 similar in the last 10s)",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_run_loop_delivers_in_order_and_stops_cleanly() -> None:
+    engine = Recorder("BTC/USDT", md_timeout=0.05)
+    await engine.start()
+    await engine.start()  # idempotent
+    for i in range(3):
+        engine.push_md(md(i))
+    await wait_until(lambda: len(engine.seen) == 3)
+    assert [m["ts"] for m in engine.seen] == [0, 1, 2]
+    assert engine.last_md == md(2)
+    assert engine.running
+    await engine.stop()
+    await engine.stop()  # idempotent
+    assert not engine.running
+    assert pending_tasks() == []
+    with pytest.raises(RuntimeError):
+        await engine.start()
+
+
+@pytest.mark.asyncio
+async def test_stop_interrupts_a_long_md_wait() -> None:
+    engine = Engine("BTC/USDT", md_timeout=30.0)
+    await engine.start()
+    await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await engine.stop()
+    assert loop.time() - t0 < 0.5
+    assert pending_tasks() == []
+
+
+@pytest.mark.asyncio
+async def test_strategy_errors_are_counted_not_fatal() -> None:
+    class Flaky(Recorder):
+        async def on_market_data(self, md: MD) -> None:
+            await super().on_market_data(md)
+            if md["ts"] % 2:
+                raise ValueError("bad tick")
+
+    engine = Flaky("BTC/USDT", md_timeout=0.05)
+    await engine.start()
+    for i in range(4):
+        engine.push_md(md(i))
+    await wait_until(lambda: len(engine.seen) == 4)
+    assert engine.running
+    assert engine.md_stats["on_md_errors"] == 2
+    await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_stop_from_inside_the_strategy() -> None:
+    class StopsItself(Engine):
+        async def on_market_data(self, md: MD) -> None:
+            await self.stop()
+
+    engine = StopsItself("BTC/USDT", md_timeout=0.01)
+    await engine.start()
+    engine.push_md(md(1))
+    assert engine._task is not None
+    await asyncio.wait_for(engine._task, 1.0)
+    assert engine.md_stats["delivered"] == 1
+    await engine.stop()
+    assert pending_tasks() == []
+
+
+@pytest.mark.asyncio
+async def test_timeout_heartbeat_reaches_the_strategy() -> None:
+    engine = Recorder("BTC/USDT", md_timeout=0.01)
+    await engine.start()
+    await wait_until(lambda: bool(engine.seen))
+    await engine.stop()
+    assert engine.seen[0] == EMPTY_MD
