@@ -38,20 +38,24 @@ def format_md(md: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def exchange_urls(use_sim: bool, symbols: list[str]) -> AsyncIterator[dict[str, Any] | None]:
-    """``None`` (MEXC's real endpoints) or the URLs of an in-process simulator."""
+async def exchange_urls(use_sim: bool) -> AsyncIterator[dict[str, Any] | None]:
+    """``None`` (MEXC's real endpoints) or the URLs of an in-process simulator.
+
+    The simulator lists BTC/USDT and ETH/USDT (with perpetuals), DOGE/USDT (spot only) and
+    OLD/USDT (inactive); any other symbol fails fast, as it would on MEXC.
+    """
     if not use_sim:
         yield None
         return
-    from .src.sim.server import MexcSimulator, markets_for_symbols
+    from .src.sim.server import MexcSimulator
 
-    async with MexcSimulator(markets=markets_for_symbols(symbols)) as sim:
+    async with MexcSimulator() as sim:
         log.info("offline: MEXC simulator on %s", sim.base_url)
         yield sim.urls
 
 
 async def run(symbols: list[str], use_sim: bool, duration: float | None) -> int:
-    async with exchange_urls(use_sim, symbols) as urls:
+    async with exchange_urls(use_sim) as urls:
         adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
         feeder = MarketFeeder(symbols, adapter=adapter)
 

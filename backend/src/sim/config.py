@@ -36,7 +36,6 @@ class SimOptions:
     max_queue: int = 50_000  # frames queued for one slow client before it is dropped
     ws_compress: bool = False
     ws_close_timeout: float = 2.0
-    hang_seconds: float = 30.0  # how long a "hang" REST fault stalls a request
 
 
 def split_options(options: dict[str, Any]) -> tuple[SimOptions, ModelConfig]:

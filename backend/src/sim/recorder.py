@@ -43,7 +43,8 @@ class Recorder:
       ``connections``: conn id -> ConnectionRecord (kept after close);
       ``trades_sent`` / ``book_tickers_sent`` / ``depth_updates_sent`` / ``klines_sent``:
       symbol (MEXC id, ``BTCUSDT`` or ``BTC_USDT``) -> count summed over connections;
-      ``rest_requests``: path -> count; ``rest_log``: (path, query dict) in arrival order.
+      ``rest_requests``: path -> count; ``rest_log``: (path, query dict) in arrival order;
+      ``refused_subscriptions``: (conn id, channel, reason) for every refused subscription.
     """
 
     def __init__(self) -> None:
@@ -54,6 +55,7 @@ class Recorder:
         self.klines_sent: Counter[str] = Counter()
         self.rest_requests: Counter[str] = Counter()
         self.rest_log: list[tuple[str, dict[str, str]]] = []
+        self.refused_subscriptions: list[tuple[int, str, str]] = []
 
     def open(self, conn_id: int, path: str, now_ms: int) -> None:
         self.connections[conn_id] = ConnectionRecord(conn_id, path, now_ms)
@@ -80,6 +82,9 @@ class Recorder:
                    "depth": self.depth_updates_sent, "kline": self.klines_sent}.get(kind)
         if counter is not None and symbol is not None:
             counter[symbol] += items
+
+    def refused(self, conn_id: int, channel: str, reason: str) -> None:
+        self.refused_subscriptions.append((conn_id, channel, reason))
 
     def rest(self, path: str, query: dict[str, str]) -> None:
         self.rest_requests[path] += 1

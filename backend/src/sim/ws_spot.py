@@ -85,6 +85,8 @@ class SpotEndpoint(WsEndpoint):
             conn.send(OutFrame(frames.spot_ack(",".join(accepted))))
         for reason, chans in failed.items():
             log.info("ws %s subscription refused (%s): %s", conn.id, reason.strip(), chans)
+            for channel in chans:
+                self.ctx.recorder.refused(conn.id, channel, reason)
             conn.send(OutFrame(frames.spot_sub_failed(chans, reason)))
 
     def _check(self, conn: WsConnection, channel: str) -> tuple[str | None, SpotSub | None]:

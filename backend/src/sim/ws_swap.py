@@ -70,6 +70,7 @@ class SwapEndpoint(WsEndpoint):
             reason = "Exceeded the maximum number of subscriptions!"
         if reason is not None:
             log.info("ws %s subscription %s refused: %s", conn.id, key, reason)
+            self.ctx.recorder.refused(conn.id, key, reason)
             conn.send(OutFrame(frames.swap_error(reason, now)))
             return
         self.subscribe(conn, key, kind)
