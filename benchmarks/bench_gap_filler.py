@@ -166,6 +166,11 @@ def measure(name: str, what: str, fn: Callable[[], Any], repeat: int) -> tuple[T
     return Timing(name, what, statistics.median(runs), min(runs)), result
 
 
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.1f}" if ms >= 10 else f"{ms:.3f}"
+
+
 def rows_to_columns(rows: list[list[Any]]) -> Columns:
     arr = np.array(rows, dtype=np.float64)
     return (arr[:, 0].astype(np.int64), *(arr[:, i] for i in range(1, 6)))
@@ -217,8 +222,8 @@ def run(bars: int, missing: float, pattern: str, repeat: int, seed: int, console
         table.add_row(
             t.name,
             t.what,
-            f"{t.median * 1e3:.1f}",
-            f"{t.best * 1e3:.1f}",
+            _ms(t.median),
+            _ms(t.best),
             f"{by_name['seed loop'] / t.median:.2f}x",
             f"{by_name['pandas resample+agg'] / t.median:.2f}x",
             f"{by_name['pandas reindex+ffill'] / t.median:.2f}x",

@@ -360,6 +360,7 @@ def test_columns_never_alias_the_inputs():
     res = fill_bars_columns(*cols, "1m")
     for out, inp in zip(res[:6], cols, strict=True):
         assert not np.shares_memory(out, inp)
+        assert out.flags.c_contiguous and out.dtype == inp.dtype
 
 
 def test_columns_policies_match_the_list_path():

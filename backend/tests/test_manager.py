@@ -13,7 +13,7 @@ import pytest
 
 from backend.src.engine.engine import MD
 from backend.src.engine.manager import EngineManager
-from backend.tests.test_engine import Recorder, assert_accounting, md, pending_tasks, wait_until
+from backend.tests.helpers import Recorder, assert_accounting, md, pending_tasks, wait_until
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 

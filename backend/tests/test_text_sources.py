@@ -23,7 +23,7 @@ from backend.src.data.text_sources import (
     TextSourceError,
     base_asset,
 )
-from backend.tests.test_engine import pending_tasks, wait_until
+from backend.tests.helpers import pending_tasks, wait_until
 
 BTC, ETH, SOL = "BTC/USDT", "ETH/USDT", "SOL/USDT"
 Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -118,8 +118,8 @@ class MexcAdapter:
         """The websocket client, sharing the REST client's markets (no second load)."""
         if self._closed:
             raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
-        if self._ws is None:
-            await self.instruments()
+        await self.instruments()
+        if self._ws is None:  # checked after the await: concurrent callers share one client
             client = MexcWsClient(self._ccxt_config())
             client.set_markets_from_exchange(self.rest)
             self._ws = client

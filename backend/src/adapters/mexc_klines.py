@@ -14,40 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..data.gap_filler import grid_floor, timeframe_to_ms
+
 PAGE_LIMIT = 500
 
-_MIN = 60_000
 #: Fixed-length spot timeframes (ccxt's unified names; ccxt maps 1h→60m and 1w→1W on the wire).
-TIMEFRAME_MS: dict[str, int] = {
-    "1m": _MIN,
-    "5m": 5 * _MIN,
-    "15m": 15 * _MIN,
-    "30m": 30 * _MIN,
-    "1h": 60 * _MIN,
-    "4h": 240 * _MIN,
-    "1d": 1440 * _MIN,
-    "1w": 7 * 1440 * _MIN,
-}
+SPOT_TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 #: Calendar months have no fixed length: served from the latest page only (see adapter).
 MONTHLY = "1M"
-#: Weekly bars open on Monday 00:00 UTC; the Unix epoch was a Thursday, four days later than
-#: the Monday the grid must be anchored to.
-_GRID_OFFSET = {"1w": 4 * 1440 * _MIN}
 
 
 def timeframe_ms(timeframe: str) -> int:
     """Bar length in ms; ``ValueError`` for timeframes MEXC spot does not offer (e.g. 8h)."""
-    try:
-        return TIMEFRAME_MS[timeframe]
-    except KeyError:
-        offered = ", ".join([*TIMEFRAME_MS, MONTHLY])
-        raise ValueError(f"timeframe {timeframe!r} is not offered by MEXC spot ({offered})") from None
+    if timeframe not in SPOT_TIMEFRAMES:
+        offered = ", ".join([*SPOT_TIMEFRAMES, MONTHLY])
+        raise ValueError(f"timeframe {timeframe!r} is not offered by MEXC spot ({offered})")
+    return timeframe_to_ms(timeframe)
 
 
 def bar_open(ts_ms: int, timeframe: str) -> int:
-    """Open time of the bar of ``timeframe`` that contains ``ts_ms``."""
-    step, offset = timeframe_ms(timeframe), _GRID_OFFSET.get(timeframe, 0)
-    return (ts_ms - offset) // step * step + offset
+    """Open time of the bar of ``timeframe`` that contains ``ts_ms`` (weeks open on Monday)."""
+    return int(grid_floor(ts_ms, timeframe_ms(timeframe)))
 
 
 def last_closed_open(server_now_ms: int, timeframe: str) -> int:

@@ -1,0 +1,56 @@
+"""Helpers to consume adapter streams in tests with bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class Collector:
+    """Consumes an async iterator in a background task, keeping every record and its arrival time."""
+
+    def __init__(self, stream: AsyncIterator[dict[str, Any]]) -> None:
+        self.stream = stream
+        self.records: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []
+        self.error: BaseException | None = None
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for record in self.stream:
+                self.records.append(record)
+                self.arrivals.append(time.monotonic())
+        except Exception as exc:
+            self.error = exc
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until ``count`` records in total have arrived (fails the test on timeout)."""
+        deadline = time.monotonic() + timeout
+        while len(self.records) < count:
+            if self.error is not None:
+                raise self.error
+            assert time.monotonic() < deadline, f"only {len(self.records)} of {count} records in {timeout}s"
+            await asyncio.sleep(0.01)
+
+    async def next_after(self, t0: float, timeout: float = 10.0) -> float:  # noqa: ASYNC109
+        """Seconds from ``t0`` to the first record that arrives after it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fresh = [t for t in self.arrivals if t > t0]
+            if fresh:
+                return fresh[0] - t0
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"no record within {timeout}s"
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
