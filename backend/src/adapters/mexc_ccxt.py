@@ -19,6 +19,9 @@ MEXC's spot ticker stream is a book ticker: bid and ask only. ``stream_ticker`` 
   weight 1), refreshed in the background at most every ``stats_ttl`` seconds (30 s default) —
   never blocking the stream. (The feeder computes its md ``vol`` from its own 1 m bars
   instead, which is exact and costs no requests.)
+
+Every stream record also carries ``rx``: the local ``time.perf_counter()`` at which the frame
+that produced it arrived, so consumers can measure parse latency (receive → md ready).
 """
 
 from __future__ import annotations
@@ -283,8 +286,8 @@ class MexcAdapter:
     # ------------------------------------------------------------------ streams
     async def _supervise(
         self, name: str, channel: str, url_key: str, watch: Callable[[], Awaitable[T]]
-    ) -> AsyncIterator[T]:
-        """Yield ``watch()`` results forever, reconnecting with backoff after transient errors.
+    ) -> AsyncIterator[tuple[T, float]]:
+        """Yield ``(watch() result, frame arrival time)`` forever, reconnecting after transient errors.
 
         A result that does not come within the channel's ``stale_after`` means the connection
         is silently dead (MEXC can keep answering pings while sending nothing); the shared
@@ -310,7 +313,13 @@ class MexcAdapter:
                 await self._log_and_sleep(backoff, name, exc)
             else:
                 backoff.success()
-                yield result
+                yield result, await self._last_rx(url_key)
+
+    async def _last_rx(self, url_key: str) -> float:
+        """Arrival time of the frame that resolved the last watch (``perf_counter``)."""
+        ws = await self.ws()
+        client = ws.clients.get(ws.urls["api"]["ws"][url_key])
+        return getattr(client, "last_rx", 0.0) or time.perf_counter()
 
     async def _reset_connection(self, url_key: str, reason: str) -> None:
         """Fail the websocket connection at ``urls['api']['ws'][url_key]`` and drop it."""
@@ -325,23 +334,23 @@ class MexcAdapter:
         """Book-ticker records ``{ts, bid, ask, last, spread, volume}`` (module doc: last/volume)."""
         await self.instrument(symbol)
         ws = await self.ws()
-        async for tk in self._supervise(
+        async for tk, rx in self._supervise(
             f"{symbol} ticker", "ticker", "spot", lambda: ws.watch_ticker(symbol)
         ):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
-            yield parse_book_ticker(tk, last, stats.get("volume"))
+            yield {**parse_book_ticker(tk, last, stats.get("volume")), "rx": rx}
 
     async def stream_trades(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Trade records ``{ts, price, amount, side}``, one per trade, exchange time."""
         await self.instrument(symbol)
         ws = await self.ws()
-        async for batch in self._supervise(
+        async for batch, rx in self._supervise(
             f"{symbol} trades", "trades", "spot", lambda: ws.watch_trades(symbol)
         ):
             for trade in parse_trades(batch):
                 self._last_trade[symbol] = trade["price"]
-                yield trade
+                yield {**trade, "rx": rx}
 
     async def stream_swap_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Funding/open-interest records of ``symbol``'s perpetual (see ``parse_swap_ticker``).
@@ -353,8 +362,8 @@ class MexcAdapter:
             raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
         ws = await self.ws()
         perp = inst.perp_symbol
-        async for tk in self._supervise(f"{symbol} swap", "swap", "swap", lambda: ws.watch_ticker(perp)):
-            yield parse_swap_ticker(tk, inst.contract_size)
+        async for tk, rx in self._supervise(f"{symbol} swap", "swap", "swap", lambda: ws.watch_ticker(perp)):
+            yield {**parse_swap_ticker(tk, inst.contract_size), "rx": rx}
 
     def _fresh_stats(self, symbol: str) -> dict:
         """Cached 24 h stats; schedules a background refresh when older than ``stats_ttl``."""

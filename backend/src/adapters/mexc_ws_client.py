@@ -15,6 +15,7 @@ logged (rate-limited), and the receive loop goes on.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -31,8 +32,11 @@ class GuardedClient(Client):
     """ccxt ws ``Client`` that counts and skips frames its handlers cannot parse."""
 
     malformed: Counter[str]
+    #: ``time.perf_counter()`` when the latest frame arrived: the start of parse latency.
+    last_rx: float = 0.0
 
     def handle_message(self, message: Any) -> Any:
+        self.last_rx = time.perf_counter()
         try:
             return super().handle_message(message)
         except Exception as exc:  # a bad frame is data, not a reason to stop receiving

@@ -27,7 +27,8 @@ async def test_ticker_carries_book_last_and_volume_in_exchange_time(sim: MexcSim
         await ticks.stop()
         await trades.stop()
     rec = ticks.records[-1]
-    assert set(rec) == {"ts", "bid", "ask", "last", "spread", "volume"}
+    assert set(rec) == {"ts", "bid", "ask", "last", "spread", "volume", "rx"}
+    assert 0 < time.perf_counter() - rec["rx"] < 5
     assert rec["bid"] < rec["ask"] and rec["spread"] == pytest.approx(rec["ask"] - rec["bid"])
     assert rec["volume"] and rec["volume"] > 0  # MEXC's 24 h volume (REST ticker)
     assert rec["last"] == trades.records[-1]["price"] or rec["last"] in {t["price"] for t in trades.records}
