@@ -32,7 +32,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -59,8 +59,20 @@ DEFAULT_STALE_AFTER: dict[str, float | None] = {"ticker": 30.0, "trades": None, 
 REST_ATTEMPTS = 8
 #: Concurrent kline page requests per fetch_ohlcv call.
 PAGE_CONCURRENCY = 3
+#: MEXC allows 30 subscriptions per websocket connection; a spot symbol takes two.
+SYMBOLS_PER_CONNECTION = 15
+#: MEXC closes any connection after 24 h; we rotate ours an hour before.
+MAX_CONNECTION_AGE = 23 * 3600.0
+#: How long a rotated-out connection stays open while the streams move to the new one.
+ROTATION_GRACE = 10.0
 #: Older windows fetched at most, when an illiquid market has too few bars in the latest one.
 MAX_EXTRA_WINDOWS = 10
+
+
+class StreamListener(Protocol):
+    """Told about stream disconnects, so health and bar backfill can react."""
+
+    def on_disconnect(self, symbol: str, channel: str, reason: str) -> None: ...
 
 
 class StaleStreamError(ccxt.NetworkError):
@@ -80,6 +92,9 @@ class MexcAdapter:
         stats_ttl: float = 30.0,
         backoff_factory: Callable[[], Backoff] = Backoff,
         rest_attempts: int = REST_ATTEMPTS,
+        listener: StreamListener | None = None,
+        max_connection_age: float = MAX_CONNECTION_AGE,
+        clock_warn_ms: float = 1000.0,
     ) -> None:
         self.symbols = list(symbols)
         self.rate_limit = rate_limit
@@ -88,12 +103,18 @@ class MexcAdapter:
         self.stats_ttl = stats_ttl
         self.backoff_factory = backoff_factory
         self.rest_attempts = rest_attempts
+        #: told about every stream disconnect (health accounting, bar backfill).
+        self.listener = listener
+        self.max_connection_age = max_connection_age
+        self.clock_warn_ms = clock_warn_ms
         self.clock = ClockSync()
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
         self.counters: Counter[tuple[str, str]] = Counter()
         self._rest: ccxt_async.mexc | None = None
-        self._ws: MexcWsClient | None = None
+        #: one websocket client per shard of SYMBOLS_PER_CONNECTION symbols: (client, created at).
+        self._shards: dict[int, tuple[MexcWsClient, float]] = {}
+        self._shard_of: dict[str, int] = {}
         self._instruments: InstrumentProvider | None = None
         self._markets_lock = asyncio.Lock()
         self._last_trade: dict[str, float] = {}
@@ -117,16 +138,54 @@ class MexcAdapter:
             self._rest = ccxt_async.mexc(self._ccxt_config())
         return self._rest
 
-    async def ws(self) -> MexcWsClient:
-        """The websocket client, sharing the REST client's markets (no second load)."""
+    async def ws(self, symbol: str | None = None) -> MexcWsClient:
+        """The websocket client of ``symbol``'s shard, sharing the REST client's markets.
+
+        MEXC accepts at most 30 subscriptions per connection and ccxt puts every stream of one
+        URL on one connection, so symbols are spread over several ccxt clients, each with
+        ``SYMBOLS_PER_CONNECTION`` symbols (two spot subscriptions each). A client older than
+        ``max_connection_age`` is rotated before MEXC's 24 h cut (see :meth:`_rotate`).
+        """
         if self._closed:
             raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
         await self.instruments()
-        if self._ws is None:  # checked after the await: concurrent callers share one client
-            client = MexcWsClient(self._ccxt_config())
-            client.set_markets_from_exchange(self.rest)
-            self._ws = client
-        return self._ws
+        key = symbol if symbol is not None else (self.symbols[0] if self.symbols else "")
+        shard = self._shard_of.setdefault(key, len(self._shard_of) // SYMBOLS_PER_CONNECTION)
+        entry = self._shards.get(shard)  # checked after the await: concurrent callers share it
+        if entry is None:
+            entry = self._shards[shard] = (self._new_ws_client(), time.monotonic())
+        elif time.monotonic() - entry[1] > self.max_connection_age:
+            entry = self._rotate(shard)
+        return entry[0]
+
+    def _new_ws_client(self) -> MexcWsClient:
+        client = MexcWsClient(self._ccxt_config())
+        client.set_markets_from_exchange(self.rest)
+        return client
+
+    def _rotate(self, shard: int) -> tuple[MexcWsClient, float]:
+        """Replace a shard's client before MEXC's 24 h limit cuts it.
+
+        The new client is dialled by the streams' next ``watch_*`` while the old connection
+        stays open for ``ROTATION_GRACE`` seconds, so every stream moves over on its own next
+        call; the listener is told, as for a disconnect, so bars are backfilled over the seam.
+        """
+        old, _ = self._shards[shard]
+        entry = self._shards[shard] = (self._new_ws_client(), time.monotonic())
+        log.info("rotating websocket shard %d before MEXC's 24 h connection limit", shard)
+        for symbol, index in self._shard_of.items():
+            if index == shard:
+                self.counters[(f"{symbol} ws", "rotation")] += 1
+                if self.listener is not None:
+                    for channel in ("ticker", "trades", "swap"):
+                        self.listener.on_disconnect(symbol, channel, "rotation")
+        self._spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}")
+        return entry
+
+    @staticmethod
+    async def _close_later(client: MexcWsClient, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await client.close()
 
     async def instruments(self) -> InstrumentProvider:
         """Load markets once (retrying transient failures) and index them."""
@@ -200,7 +259,7 @@ class MexcAdapter:
             server = await self._retry("fetch_time", self.rest.fetch_time)
             self.clock.add_sample(sent, float(server), time.time() * 1000.0)
         offset = self.clock.offset_ms
-        if abs(offset) > 1000:
+        if abs(offset) > self.clock_warn_ms:
             log.warning("local clock is %.0f ms off MEXC's; using exchange time", offset)
         return self.clock.now_ms()
 
@@ -235,6 +294,19 @@ class MexcAdapter:
                 limit,
             )
         return bars[-limit:]
+
+    async def fetch_ohlcv_range(
+        self, symbol: str, first_open: int, last_open: int, timeframe: str = "1m"
+    ) -> list[list]:
+        """The exchange's bars with open times in ``first_open..last_open`` (closed bars only).
+
+        For backfill after an outage of any length: paginated like :meth:`fetch_ohlcv`.
+        """
+        step = klines.timeframe_ms(timeframe)
+        end = min(last_open, klines.last_closed_open(self.clock.now_ms(), timeframe))
+        if end < first_open:
+            return []
+        return await self._fetch_window(symbol, timeframe, end, (end - first_open) // step + 1, step)
 
     async def _fetch_window(
         self, symbol: str, timeframe: str, end_open: int, count: int, step: int
@@ -285,7 +357,7 @@ class MexcAdapter:
 
     # ------------------------------------------------------------------ streams
     async def _supervise(
-        self, name: str, channel: str, url_key: str, watch: Callable[[], Awaitable[T]]
+        self, symbol: str, channel: str, watch: Callable[[MexcWsClient], Awaitable[T]]
     ) -> AsyncIterator[tuple[T, float]]:
         """Yield ``(watch() result, frame arrival time)`` forever, reconnecting after transient errors.
 
@@ -293,37 +365,47 @@ class MexcAdapter:
         is silently dead (MEXC can keep answering pings while sending nothing); the shared
         connection is then reset so *every* stream on it reconnects and re-subscribes.
         """
+        name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
         backoff = self.backoff_factory()
         stale_after = self.stale_after.get(channel)
         while True:
+            ws = await self.ws(symbol)
             try:
-                result = await asyncio.wait_for(watch(), timeout=stale_after)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with a result, and the stream would outlive close().
+                async with asyncio.timeout(stale_after):
+                    result = await watch(ws)
             except TimeoutError:
                 self.counters[(name, "stale")] += 1
-                await self._reset_connection(url_key, f"{name}: no data for {stale_after:.0f}s")
+                self._disconnected(symbol, channel, f"no data for {stale_after:.0f}s")
+                self._reset_connection(ws, url_key, f"{name}: no data for {stale_after:.0f}s")
                 await self._log_and_sleep(backoff, name, StaleStreamError("silent stream"))
             except UnknownSymbolError:
                 raise
             except ccxt.BadSymbol as exc:
-                raise UnknownSymbolError(name.split(" ")[0], f"rejected by MEXC: {exc}") from exc
+                raise UnknownSymbolError(symbol, f"rejected by MEXC: {exc}") from exc
             except Exception as exc:
                 if self._closed or not is_transient(exc):
                     raise
                 self.counters[(name, f"retry.{type(exc).__name__}")] += 1
+                self._disconnected(symbol, channel, f"{type(exc).__name__}: {exc}")
                 await self._log_and_sleep(backoff, name, exc)
             else:
                 backoff.success()
-                yield result, await self._last_rx(url_key)
+                client = ws.clients.get(ws.urls["api"]["ws"][url_key])
+                yield result, getattr(client, "last_rx", 0.0) or time.perf_counter()
 
-    async def _last_rx(self, url_key: str) -> float:
-        """Arrival time of the frame that resolved the last watch (``perf_counter``)."""
-        ws = await self.ws()
-        client = ws.clients.get(ws.urls["api"]["ws"][url_key])
-        return getattr(client, "last_rx", 0.0) or time.perf_counter()
+    def malformed_frames(self) -> int:
+        """Frames dropped because they could not be parsed, over every connection so far."""
+        return sum(sum(ws.malformed.values()) for ws, _ in self._shards.values())
 
-    async def _reset_connection(self, url_key: str, reason: str) -> None:
+    def _disconnected(self, symbol: str, channel: str, reason: str) -> None:
+        if self.listener is not None:
+            self.listener.on_disconnect(symbol, channel, reason)
+
+    @staticmethod
+    def _reset_connection(ws: MexcWsClient, url_key: str, reason: str) -> None:
         """Fail the websocket connection at ``urls['api']['ws'][url_key]`` and drop it."""
-        ws = await self.ws()
         url = ws.urls["api"]["ws"][url_key]
         client = ws.clients.get(url)
         log.warning("resetting %s: %s", url, reason)
@@ -331,23 +413,17 @@ class MexcAdapter:
             client.on_error(StaleStreamError(reason))
 
     async def stream_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
-        """Book-ticker records ``{ts, bid, ask, last, spread, volume}`` (module doc: last/volume)."""
+        """Book-ticker records ``{ts, bid, ask, last, spread, volume, rx}`` (module doc)."""
         await self.instrument(symbol)
-        ws = await self.ws()
-        async for tk, rx in self._supervise(
-            f"{symbol} ticker", "ticker", "spot", lambda: ws.watch_ticker(symbol)
-        ):
+        async for tk, rx in self._supervise(symbol, "ticker", lambda ws: ws.watch_ticker(symbol)):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
             yield {**parse_book_ticker(tk, last, stats.get("volume")), "rx": rx}
 
     async def stream_trades(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
-        """Trade records ``{ts, price, amount, side}``, one per trade, exchange time."""
+        """Trade records ``{ts, price, amount, side, rx}``, one per trade, exchange time."""
         await self.instrument(symbol)
-        ws = await self.ws()
-        async for batch, rx in self._supervise(
-            f"{symbol} trades", "trades", "spot", lambda: ws.watch_trades(symbol)
-        ):
+        async for batch, rx in self._supervise(symbol, "trades", lambda ws: ws.watch_trades(symbol)):
             for trade in parse_trades(batch):
                 self._last_trade[symbol] = trade["price"]
                 yield {**trade, "rx": rx}
@@ -360,9 +436,8 @@ class MexcAdapter:
         inst = await self.instrument(symbol)
         if inst.perp_symbol is None:
             raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
-        ws = await self.ws()
         perp = inst.perp_symbol
-        async for tk, rx in self._supervise(f"{symbol} swap", "swap", "swap", lambda: ws.watch_ticker(perp)):
+        async for tk, rx in self._supervise(symbol, "swap", lambda ws: ws.watch_ticker(perp)):
             yield {**parse_swap_ticker(tk, inst.contract_size), "rx": rx}
 
     def _fresh_stats(self, symbol: str) -> dict:
@@ -370,10 +445,15 @@ class MexcAdapter:
         fetched_at, stats = self._stats24.get(symbol, (None, {}))
         stale = fetched_at is None or time.monotonic() - fetched_at > self.stats_ttl
         if stale and not any(t.get_name() == f"stats:{symbol}" for t in self._background):
-            task = asyncio.create_task(self._refresh_stats(symbol), name=f"stats:{symbol}")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._refresh_stats(symbol), f"stats:{symbol}")
         return stats
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        """Run ``coro`` in the background; cancelled and awaited by :meth:`close`."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _refresh_stats(self, symbol: str) -> None:
         try:
@@ -392,7 +472,8 @@ class MexcAdapter:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
-        clients = [c for c in (self._ws, self._rest) if c is not None]
-        self._ws = self._rest = None
+        clients = [ws for ws, _ in self._shards.values()] + ([self._rest] if self._rest else [])
+        self._shards.clear()
+        self._rest = None
         for client in clients:
             await client.close()

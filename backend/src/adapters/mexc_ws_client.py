@@ -10,6 +10,12 @@ from the exchange must cost one dropped message, not 20 s of blindness on up to 
 The guard sits at the connection (ccxt's ``Client``), the only place that sees every frame
 before JSON or protobuf decoding. Each malformed frame is counted per connection URL and
 logged (rate-limited), and the receive loop goes on.
+
+The client also has a fast path for the hot spot channels (book ticker, aggregated deals,
+klines): ccxt spends ~100 µs per protobuf push in ``MessageToDict`` and generic parsing; the
+fast path (:mod:`.mexc_fast_path`) reads the protobuf fields directly, stores and resolves
+exactly what ccxt would, in a few µs. Anything else, and any frame of an unexpected shape,
+still goes through ccxt's own handler.
 """
 
 from __future__ import annotations
@@ -20,12 +26,21 @@ from collections import Counter
 from typing import Any
 
 import ccxt.pro as ccxt_pro
+from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.client import Client
+
+from . import mexc_fast_path as fast
 
 log = logging.getLogger(__name__)
 
 #: Log the first few malformed frames per connection, then every this-many-th.
 LOG_EVERY = 1000
+
+#: Fast path on unless ``fast_path=False`` or ``options['fastPath'] = False``. It is on by
+#: default because ``backend/tests/unit/test_fast_path.py`` shows, frame by frame, that it
+#: stores and resolves the same values as ccxt; a ccxt upgrade that fails that test must
+#: turn this off until the fast path is brought in line.
+FAST_PATH_DEFAULT = True
 
 
 class GuardedClient(Client):
@@ -48,11 +63,22 @@ class GuardedClient(Client):
 
 
 class MexcWsClient(ccxt_pro.mexc):
-    """``ccxt.pro.mexc`` using :class:`GuardedClient` connections; ``malformed`` counts drops."""
+    """``ccxt.pro.mexc`` with :class:`GuardedClient` connections and the spot fast path.
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    ``malformed`` counts dropped frames per connection URL. ``fast_path`` (constructor
+    keyword, else ``options['fastPath']``, else :data:`FAST_PATH_DEFAULT`) may be switched at
+    any time; ``fast_frames``/``fast_fallbacks`` count hot-channel frames decoded fast and
+    handed to ccxt (odd shapes, unknown markets), so a silent fallback is visible.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None, *, fast_path: bool | None = None) -> None:
         super().__init__(config or {})
         self.malformed: Counter[str] = Counter()
+        if fast_path is None:
+            fast_path = bool(self.safe_bool(self.options, "fastPath", FAST_PATH_DEFAULT))
+        self.fast_path = fast_path
+        self.fast_frames = 0
+        self.fast_fallbacks = 0
 
     def client(self, url: str) -> Client:
         client = super().client(url)
@@ -62,3 +88,64 @@ class MexcWsClient(ccxt_pro.mexc):
             client.__class__ = GuardedClient
             client.malformed = self.malformed
         return client
+
+    # ------------------------------------------------------------------ fast path
+    def handle_message(self, client: Client, message: Any) -> None:
+        if self.fast_path and isinstance(message, bytes | bytearray) and self._handle_fast(client, message):
+            return
+        super().handle_message(client, message)
+
+    def _fast_path_applies(self) -> bool:
+        """The fast decoder mirrors ccxt's defaults: float numbers and reduced fees."""
+        return self.number is float and bool(self.reduceFees)
+
+    def _handle_fast(self, client: Client, data: bytes | bytearray) -> bool:
+        """Decode, store and resolve ``data`` as ccxt would; False leaves the frame to ccxt.
+
+        A malformed frame raises ``DecodeError`` here, as inside ccxt, so the connection's
+        guard counts it the same way.
+        """
+        msg = fast.parse_wrapper(data)
+        cid = fast.channel_id(msg.channel)
+        if cid not in _FAST_CHANNELS or not self._fast_path_applies():
+            return False
+        try:
+            update = fast.decode(msg, self.markets, self.markets_by_id, self.options.get("timeframes"), cid)
+        except Exception:  # ccxt's handler decides: it may raise after changing state
+            update = None
+        if update is None:
+            self.fast_fallbacks += 1
+            return False
+        self.fast_frames += 1
+        if isinstance(update, fast.TickerUpdate):
+            self.tickers[update.symbol] = update.ticker
+            client.resolve(update.ticker, "ticker:" + update.symbol)
+        elif isinstance(update, fast.TradesUpdate):
+            stored = self._trade_cache(update.symbol)
+            for trade in update.trades:
+                stored.append(trade)
+            client.resolve(stored, "trades:" + update.symbol)
+        else:
+            stored = self._ohlcv_cache(update.symbol, update.timeframe)
+            stored.append(update.candle)
+            client.resolve(stored, f"candles:{update.symbol}:{update.timeframe}")
+        return True
+
+    def _trade_cache(self, symbol: str) -> ArrayCache:
+        """``trades[symbol]``, created as ccxt's ``handle_trades`` creates it."""
+        stored = self.safe_value(self.trades, symbol)
+        if stored is None:
+            stored = self.trades[symbol] = ArrayCache(self.safe_integer(self.options, "tradesLimit", 1000))
+        return stored
+
+    def _ohlcv_cache(self, symbol: str, timeframe: str) -> ArrayCacheByTimestamp:
+        """``ohlcvs[symbol][timeframe]``, created as ccxt's ``handle_ohlcv`` creates it."""
+        per_symbol = self.ohlcvs[symbol] = self.safe_dict(self.ohlcvs, symbol, {})
+        stored = self.safe_value(per_symbol, timeframe)
+        if stored is None:
+            limit = self.safe_integer(self.options, "OHLCVLimit", 1000)
+            stored = per_symbol[timeframe] = ArrayCacheByTimestamp(limit)
+        return stored
+
+
+_FAST_CHANNELS = frozenset((fast.BOOK_TICKER_CHANNEL, fast.DEALS_CHANNEL, fast.KLINE_CHANNEL))

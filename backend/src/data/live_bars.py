@@ -84,6 +84,40 @@ class LiveBars:
         self.forming = [minute, price, price, price, price, amount]
         return closed
 
+    def merge_exchange_bars(self, bars: Sequence[Sequence[float]], first: int, last: int) -> int:
+        """Make the exchange's closed bars authoritative for minutes ``first..last``.
+
+        Used after a reconnect: bars built from an incomplete trade stream (or forward-filled
+        over an outage) are replaced by the exchange's; minutes the exchange has no bar for are
+        forward-filled and flagged synthetic. Returns how many bars changed.
+        """
+        by_ts = {int(b[0]): [int(b[0]), *map(float, b[1:6])] for b in bars if first <= int(b[0]) <= last}
+        history = list(self.closed)
+        before = [b for b in history if b[0] < first]
+        after = [b for b in history if b[0] > last]
+        old = {int(b[0]): b for b in history if first <= b[0] <= last}
+        self.closed.clear()
+        self._window.clear()
+        self._window_volume = 0.0
+        self.synthetic = {ts for ts in self.synthetic if ts < first or ts > last}
+        for bar in before:
+            self._close(bar)
+        changed = 0
+        prev_close = before[-1][4] if before else None
+        for ts in range(first, last + MINUTE_MS, MINUTE_MS):
+            bar = by_ts.get(ts)
+            if bar is None:
+                if prev_close is None:
+                    continue
+                bar = [ts, prev_close, prev_close, prev_close, prev_close, 0.0]
+                self.synthetic.add(ts)
+            changed += old.get(ts) != bar
+            self._close(bar)
+            prev_close = bar[4]
+        for bar in after:
+            self._close(bar)
+        return changed
+
     def _fill_until(self, minute: int) -> list[list[float]]:
         """Synthetic bars for the minutes after the last closed bar and before ``minute``."""
         out: list[list[float]] = []

@@ -9,6 +9,13 @@ once the state has a price and a two-sided book, one md dict is delivered (schem
 Failure policy: one symbol failing never stops the others. Unknown or inactive symbols are
 found before any stream starts, logged once at ERROR, listed in :attr:`MarketFeeder.failed`
 and skipped; :meth:`run` raises only when no symbol is left.
+
+Never silently stale: the feeder is the adapter's stream listener. Every record is counted in
+:attr:`MarketFeeder.health` (received, parsed, delivered, dropped by reason, receive → md
+latency, reconnect recoveries, uptime); a monitor task marks a symbol ``stale`` (one md with
+``stale=True``) once its streams are silent past the threshold; after a trade-stream
+disconnect, the minutes of the outage are backfilled from REST so the live bars stay gapless;
+the clock offset to MEXC is refreshed periodically.
 """
 
 from __future__ import annotations
@@ -17,14 +24,17 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from ..adapters.backoff import Backoff, is_transient
 from ..adapters.mexc_ccxt import MexcAdapter
+from ..adapters.mexc_klines import last_closed_open
 from .gap_filler import fill_minute_bars
-from .live_bars import LiveBars
+from .health import ChannelHealth, FeedHealth
+from .live_bars import MINUTE_MS, LiveBars
 from .md_mapping import SymbolState
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,10 @@ class MarketFeeder:
         texts: TextProvider | None = None,
         bootstrap_limit: int = 1500,
         perpetuals: bool = True,
+        health: FeedHealth | None = None,
+        monitor_interval: float = 0.5,
+        time_sync_interval: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.symbols = list(symbols)
         self.adapter = adapter if adapter is not None else MexcAdapter(self.symbols)
@@ -64,7 +78,17 @@ class MarketFeeder:
         self.failed: dict[str, str] = {}
         #: symbol → md dicts delivered to ``on_md``.
         self.delivered: Counter[str] = Counter()
+        self.feed_health = health if health is not None else FeedHealth()
+        #: symbol → bars the REST backfill changed after outages.
+        self.backfilled: Counter[str] = Counter()
+        self.monitor_interval = monitor_interval
+        self.time_sync_interval = time_sync_interval
+        self.clock = clock
+        #: symbol → (first, last) minute the REST backfill must make authoritative.
+        self._backfill: dict[str, tuple[int, int]] = {}
+        self._on_md: MdCallback | None = None
         self._tasks: dict[str, asyncio.Task] = {}
+        self._background: set[asyncio.Task] = set()
         self._closed = False
 
     # ------------------------------------------------------------------ bootstrap
@@ -104,52 +128,150 @@ class MarketFeeder:
         """Stream market data for a single symbol until cancelled or a stream fails for good."""
         state, has_perp = await self._bootstrap_state(symbol)
         self.states[symbol] = state
+        self.feed_health.freshness(symbol).start(self.clock())
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
         async with asyncio.TaskGroup() as group:
-            group.create_task(
-                self._pump(state, on_md, self.adapter.stream_ticker(symbol), state.apply_ticker)
-            )
-            group.create_task(
-                self._pump(
-                    state, on_md, self.adapter.stream_trades(symbol), lambda t: state.apply_trades((t,))
-                )
-            )
+            group.create_task(self._pump(state, on_md, "ticker", self.adapter.stream_ticker(symbol)))
+            group.create_task(self._pump(state, on_md, "trades", self.adapter.stream_trades(symbol)))
             if has_perp:
-                group.create_task(
-                    self._pump(state, on_md, self.adapter.stream_swap_ticker(symbol), state.apply_swap)
-                )
+                group.create_task(self._pump(state, on_md, "swap", self.adapter.stream_swap_ticker(symbol)))
 
     async def _pump(
-        self,
-        state: SymbolState,
-        on_md: MdCallback,
-        records: AsyncIterator[dict[str, Any]],
-        apply: Callable[[dict[str, Any]], None],
+        self, state: SymbolState, on_md: MdCallback, channel: str, records: AsyncIterator[dict[str, Any]]
     ) -> None:
+        """Apply one stream's records to the state; count each; deliver an md per record."""
+        health = self.feed_health.channel(state.symbol, channel)
+        apply = {
+            "ticker": state.apply_ticker,
+            "trades": lambda t: state.apply_trades((t,)),
+            "swap": state.apply_swap,
+        }[channel]
         async for record in records:
-            apply(record)
-            if state.ready():
-                await self._deliver(state, on_md)
+            health.on_receive()
+            if not apply(record):
+                health.on_drop("stale")
+                continue
+            if channel == "trades":
+                self._maybe_backfill(state)
+            if state.stale and channel == self.feed_health.freshness_channel:
+                state.stale = False
+                log.info("%s: fresh data again", state.symbol)
+            if not state.ready():
+                health.on_data(self.clock())
+                continue
+            md = state.to_md(self.texts.texts_for(state.symbol) if self.texts is not None else [])
+            health.on_data(self.clock(), time.perf_counter() - record["rx"] if "rx" in record else None)
+            await self._deliver(md, on_md, health)
 
-    async def _deliver(self, state: SymbolState, on_md: MdCallback) -> None:
-        texts = self.texts.texts_for(state.symbol) if self.texts is not None else []
-        result = on_md(state.to_md(texts))
+    async def _deliver(self, md: dict[str, Any], on_md: MdCallback, health: ChannelHealth) -> None:
+        result = on_md(md)
         if inspect.isawaitable(result):
             await result
-        self.delivered[state.symbol] += 1
+        self.delivered[md["symbol"]] += 1
+        health.on_deliver()
+
+    # ------------------------------------------------------------------ listener, backfill
+    def on_disconnect(self, symbol: str, channel: str, reason: str) -> None:
+        """Adapter callback: a stream of ``symbol`` lost its connection (or was reset)."""
+        self.feed_health.channel(symbol, channel).on_disconnect(self.clock())
+        state = self.states.get(symbol)
+        if channel != "trades" or state is None or state.bars.last_closed_open is None:
+            return
+        first, last = self._backfill.get(symbol, (state.bars.last_closed_open + MINUTE_MS, 0))
+        now_minute = self.adapter.clock.now_ms() // MINUTE_MS * MINUTE_MS
+        self._backfill[symbol] = (first, max(last, now_minute))
+        log.info("%s: trades disconnected (%s); bars from %d will be backfilled", symbol, reason, first)
+
+    def _maybe_backfill(self, state: SymbolState) -> None:
+        """Once the outage's last minute has closed, fetch the exchange's bars for it."""
+        pending = self._backfill.get(state.symbol)
+        closed = state.bars.last_closed_open
+        if pending is None or closed is None or closed < pending[1]:
+            return
+        if any(t.get_name() == f"backfill:{state.symbol}" for t in self._background):
+            return
+        del self._backfill[state.symbol]
+        self._spawn(self._run_backfill(state, *pending), f"backfill:{state.symbol}")
+
+    async def _run_backfill(self, state: SymbolState, first: int, last: int) -> None:
+        """Merge the exchange's bars for ``first..last`` — only as far as the exchange has
+        closed them: a minute it has not closed yet must not be forward-filled as empty."""
+        through = min(last, last_closed_open(self.adapter.clock.now_ms(), "1m"))
+        try:
+            bars = (
+                await self.adapter.fetch_ohlcv_range(state.symbol, first, through) if through >= first else []
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("%s: backfill failed (%s), retried after the next bar", state.symbol, exc)
+            self._backfill[state.symbol] = (first, last)
+            return
+        if through < last:  # the rest once the exchange has closed it
+            self._backfill[state.symbol] = (max(first, through + MINUTE_MS), last)
+        if through < first:
+            return
+        changed = state.bars.merge_exchange_bars(bars, first, through)
+        self.backfilled[state.symbol] += changed
+        log.info("%s: backfilled %d bars (%d changed) after an outage", state.symbol, len(bars), changed)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ monitor
+    async def _monitor(self, on_md: MdCallback) -> None:
+        """Mark silent symbols stale (one md each), count malformed frames, resync the clock."""
+        next_sync = self.clock() + self.time_sync_interval
+        malformed_seen = 0
+        while True:
+            await asyncio.sleep(self.monitor_interval)
+            now = self.clock()
+            for symbol, state in list(self.states.items()):
+                if not state.stale and self.feed_health.freshness(symbol).is_stale(now):
+                    state.stale = True
+                    log.warning(
+                        "%s: no fresh data for %.1fs: md marked stale", symbol, self.feed_health.stale_after_s
+                    )
+                    if state.ready():
+                        channel = self.feed_health.channel(symbol, self.feed_health.freshness_channel)
+                        await self._deliver(state.to_md([]), on_md, channel)
+            malformed = self.adapter.malformed_frames()
+            if malformed > malformed_seen:
+                self.feed_health.channel("*", "ws").on_receive(malformed - malformed_seen)
+                self.feed_health.channel("*", "ws").on_drop("malformed", malformed - malformed_seen)
+                malformed_seen = malformed
+            if now >= next_sync:
+                next_sync = now + self.time_sync_interval
+                await self._sync_clock()
+
+    async def _sync_clock(self) -> None:
+        try:
+            await self.adapter.fetch_time()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("clock sync failed: %s", exc)
+            return
+        self.feed_health.clock_offset_ms = self.adapter.clock.offset_ms
 
     async def run(self, on_md: MdCallback) -> None:
         """Run market data streams for all valid symbols until :meth:`close` or total failure."""
+        self.adapter.listener = self
         valid, invalid = await self.adapter.validate_symbols()
         for symbol, error in invalid.items():
             log.error("symbol %s skipped: %s", symbol, error)
             self.failed[symbol] = str(error)
         if not valid:
             raise NoValidSymbolError(f"no valid MEXC symbol to stream: {self.failed}")
+        await self._sync_clock()
         for inst in valid:
             self._tasks[inst.symbol] = asyncio.create_task(
                 self.stream_symbol(inst.symbol, on_md), name=f"feed:{inst.symbol}"
             )
+        self._spawn(self._monitor(on_md), "feed-monitor")
         try:
             await self._supervise_symbols()
         finally:
@@ -175,7 +297,7 @@ class MarketFeeder:
             raise NoValidSymbolError(f"every symbol stopped: {self.failed}") from errors[0]
 
     async def _cancel_tasks(self) -> None:
-        tasks = [t for t in self._tasks.values() if not t.done()]
+        tasks = [t for t in [*self._tasks.values(), *self._background] if not t.done()]
         for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -188,6 +310,11 @@ class MarketFeeder:
             "failed": dict(self.failed),
             "delivered": dict(self.delivered),
         }
+
+    def health(self) -> dict[str, Any]:
+        """Plain dict: per symbol and channel counters, drops by reason, latency p50/p95/p99,
+        uptime, reconnects and recovery times, clock offset; plus backfilled bar counts."""
+        return {**self.feed_health.snapshot(self.clock()), "backfilled_bars": dict(self.backfilled)}
 
     async def close(self) -> None:
         """Stop every symbol task and close the adapter; safe to call twice."""

@@ -13,6 +13,8 @@ come out of :meth:`SymbolState.to_md`. The md schema (the Epic's fields plus our
 ``texts``         news/social texts about the symbol (``[]`` without text sources)
 ``funding``       perpetual's current funding rate; ``None`` when the symbol has no perpetual
 ``oi``            perpetual's open interest in base units; ``None`` when it has no perpetual
+``stale``         True when the symbol's streams have been silent past their threshold: the
+                  other fields are the last known values and must not be traded on
 ================  ==========================================================================
 """
 
@@ -37,28 +39,38 @@ class SymbolState:
     ts: int | None = None
     funding: float | None = None
     oi: float | None = None
+    stale: bool = False
+    _book_ts: int | None = None
 
     def _stamp(self, ts: int) -> None:
         self.ts = ts if self.ts is None else max(self.ts, ts)
 
-    def apply_ticker(self, rec: dict[str, Any]) -> None:
-        """A book-ticker record ``{ts, bid, ask, ...}``."""
+    def apply_ticker(self, rec: dict[str, Any]) -> bool:
+        """A book-ticker record ``{ts, bid, ask, ...}``; False (not applied) when it is older
+        than the book we already have — a replayed or out-of-order push must not roll the
+        book back."""
+        if self._book_ts is not None and rec["ts"] < self._book_ts:
+            return False
+        self._book_ts = rec["ts"]
         self.bid, self.ask = rec["bid"], rec["ask"]
         self._stamp(rec["ts"])
+        return True
 
-    def apply_trades(self, trades: Sequence[dict[str, Any]]) -> None:
+    def apply_trades(self, trades: Sequence[dict[str, Any]]) -> bool:
         """Trade records ``{ts, price, amount, side}``, oldest first."""
         for t in trades:
             self.bars.add_trade(t["ts"], t["price"], t["amount"])
             self.last = t["price"]
             self._stamp(t["ts"])
+        return True
 
-    def apply_swap(self, rec: dict[str, Any]) -> None:
+    def apply_swap(self, rec: dict[str, Any]) -> bool:
         """A perpetual record ``{ts, funding, oi, ...}``; ``None`` fields keep the old value."""
         if rec.get("funding") is not None:
             self.funding = rec["funding"]
         if rec.get("oi") is not None:
             self.oi = rec["oi"]
+        return True
 
     @property
     def price(self) -> float | None:
@@ -82,4 +94,5 @@ class SymbolState:
             "texts": texts,
             "funding": self.funding,
             "oi": self.oi,
+            "stale": self.stale,
         }

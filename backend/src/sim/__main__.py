@@ -23,23 +23,34 @@ from .server import MexcSimulator
 log = logging.getLogger("backend.src.sim")
 
 
-def build_markets(symbols: list[str] | None, spot_only: list[str],
-                  inactive: list[str]) -> list[SimMarket]:
+def build_markets(symbols: list[str] | None, spot_only: list[str], inactive: list[str]) -> list[SimMarket]:
     """Default markets by name where known, else a 100.0-priced market with a perp."""
     known = {m.symbol: m for m in DEFAULT_MARKETS}
     names = symbols or list(known)
     out = []
     for name in names:
         m = known.get(name, SimMarket(name, 100.0))
-        out.append(SimMarket(m.symbol, m.price, m.has_perp and name not in spot_only,
-                             m.contract_size, m.active and name not in inactive,
-                             m.price_decimals, m.qty_decimals, m.listing_minutes_ago))
+        out.append(
+            SimMarket(
+                m.symbol,
+                m.price,
+                m.has_perp and name not in spot_only,
+                m.contract_size,
+                m.active and name not in inactive,
+                m.price_decimals,
+                m.qty_decimals,
+                m.listing_minutes_ago,
+            )
+        )
     return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m backend.src.sim", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m backend.src.sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=1)
@@ -53,19 +64,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default="INFO")
     f = p.add_argument_group("faults")
     f.add_argument("--skew-ms", type=int, default=0, help="server clock offset")
-    f.add_argument("--missing-minutes", type=int, nargs="+", default=[], metavar="N",
-                   help="leave out the bars N minutes before start")
+    f.add_argument(
+        "--missing-minutes",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="leave out the bars N minutes before start",
+    )
     f.add_argument("--silence", action="store_true", help="send no data, answer pings")
     f.add_argument("--no-pong", action="store_true", help="do not answer pings")
     f.add_argument("--reject-sub", action="append", default=[], metavar="GLOB")
     f.add_argument("--rest-error", action="append", default=[], metavar="STATUS[:COUNT[:PATH]]")
-    f.add_argument("--refuse-every", type=float, metavar="S",
-                   help="every S seconds refuse connections for --refuse-for seconds")
+    f.add_argument(
+        "--refuse-every",
+        type=float,
+        metavar="S",
+        help="every S seconds refuse connections for --refuse-for seconds",
+    )
     f.add_argument("--refuse-for", type=float, default=3.0)
     f.add_argument("--drop-every", type=float, metavar="S", help="reset websockets every S s")
     f.add_argument("--close-every", type=float, metavar="S", help="close websockets every S s")
-    f.add_argument("--malformed-every", metavar="KIND:S",
-                   help="send a malformed frame of KIND every S seconds")
+    f.add_argument(
+        "--malformed-every", metavar="KIND:S", help="send a malformed frame of KIND every S seconds"
+    )
     f.add_argument("--jump", action="append", default=[], metavar="SYMBOL:PCT:EVERY_S")
     return p.parse_args(argv)
 
@@ -103,29 +125,46 @@ def periodic_faults(sim: MexcSimulator, args: argparse.Namespace) -> list[Job]:
     if args.close_every:
         jobs.append(("close websockets", args.close_every, faults.close_ws))
     if args.refuse_every:
-        jobs.append(("refuse connections", args.refuse_every,
-                     lambda: now(faults.refuse_connections(args.refuse_for))))
+        jobs.append(
+            ("refuse connections", args.refuse_every, lambda: now(faults.refuse_connections(args.refuse_for)))
+        )
     if args.malformed_every:
         kind, every = args.malformed_every.split(":")
         jobs.append((f"malformed {kind}", float(every), lambda: faults.send_malformed(kind)))
     for spec in args.jump:
         symbol, pct, every = spec.rsplit(":", 2)
-        jobs.append((f"jump {symbol} {pct}%", float(every),
-                     lambda s=symbol, p=float(pct): now(faults.jump_price(s, p))))
+        jobs.append(
+            (
+                f"jump {symbol} {pct}%",
+                float(every),
+                lambda s=symbol, p=float(pct): now(faults.jump_price(s, p)),
+            )
+        )
     return jobs
 
 
 async def run(args: argparse.Namespace) -> None:
     markets = build_markets(args.symbols, args.spot_only, args.inactive)
-    sim = MexcSimulator(markets, seed=args.seed, host=args.host, port=args.port,
-                        push_interval=args.push_interval, ticker_interval=args.ticker_interval,
-                        max_trades_per_push=args.max_trades_per_push,
-                        history_minutes=args.history_minutes)
+    sim = MexcSimulator(
+        markets,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        push_interval=args.push_interval,
+        ticker_interval=args.ticker_interval,
+        max_trades_per_push=args.max_trades_per_push,
+        history_minutes=args.history_minutes,
+    )
     async with sim:
         apply_static_faults(sim, args)
         print(f"MEXC simulator on {sim.base_url}  (ws: {sim.ws_url}/ws, {sim.ws_url}/edge)")
-        print("markets:", ", ".join(m.symbol + ("" if m.active else " (inactive)")
-                                    + (" +perp" if m.has_perp else "") for m in markets))
+        print(
+            "markets:",
+            ", ".join(
+                m.symbol + ("" if m.active else " (inactive)") + (" +perp" if m.has_perp else "")
+                for m in markets
+            ),
+        )
         print("ccxt config:", json.dumps({"urls": {"api": sim.urls}, "enableRateLimit": False}))
 
         async def repeat(name: str, every: float, job: Callable[[], Awaitable[object]]) -> None:
@@ -149,8 +188,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args))
     print("MEXC simulator stopped")

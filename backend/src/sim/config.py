@@ -45,8 +45,10 @@ def split_options(options: dict[str, Any]) -> tuple[SimOptions, ModelConfig]:
     unknown = set(options) - sim_names - model_names
     if unknown:
         raise TypeError(f"unknown simulator option(s): {', '.join(sorted(unknown))}")
-    return (SimOptions(**{k: v for k, v in options.items() if k in sim_names}),
-            ModelConfig(**{k: v for k, v in options.items() if k in model_names}))
+    return (
+        SimOptions(**{k: v for k, v in options.items() if k in sim_names}),
+        ModelConfig(**{k: v for k, v in options.items() if k in model_names}),
+    )
 
 
 @dataclass

@@ -27,9 +27,14 @@ MALFORMED_KINDS = ("garbage", "truncated", "unknown_channel", "invalid_json")
 # Bodies are plain text on purpose: MEXC's ``handle_errors`` runs before the HTTP status
 # mapping, and a JSON body with an unknown ``code`` would surface as ExchangeError instead
 # of the status-based RateLimitExceeded / DDoSProtection / ExchangeNotAvailable.
-_REASONS = {429: "Too Many Requests", 418: "I'm a teapot (IP banned)",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
+_REASONS = {
+    429: "Too Many Requests",
+    418: "I'm a teapot (IP banned)",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass
@@ -59,8 +64,10 @@ class FaultState:
 
     def is_silenced(self, path: str, channel: str) -> bool:
         """Data frames on (path, channel) are suppressed; pings still get answered."""
-        return any((p is None or p == path) and (c is None or fnmatch.fnmatchcase(channel, c))
-                   for p, c in self.silence_rules)
+        return any(
+            (p is None or p == path) and (c is None or fnmatch.fnmatchcase(channel, c))
+            for p, c in self.silence_rules
+        )
 
     def answers_pings(self, path: str) -> bool:
         return None not in self.no_pong_paths and path not in self.no_pong_paths
@@ -99,8 +106,9 @@ class Faults:
     once the frames/closes were handed to the sockets.
     """
 
-    def __init__(self, state: FaultState, model: MarketModel, gate: TcpGate,
-                 endpoints: list[WsEndpoint]) -> None:
+    def __init__(
+        self, state: FaultState, model: MarketModel, gate: TcpGate, endpoints: list[WsEndpoint]
+    ) -> None:
         self.state = state
         self._model = model
         self._gate = gate
@@ -122,8 +130,7 @@ class Faults:
         """Reset websocket TCP connections without a close frame; returns how many."""
         return sum(e.drop_all() for e in self._targets(path))
 
-    def silence(self, on: bool = True, *, path: str | None = None,
-                channel: str | None = None) -> None:
+    def silence(self, on: bool = True, *, path: str | None = None, channel: str | None = None) -> None:
         """Stop (or resume) data pushes, optionally for one path / channel glob.
 
         Pings keep being answered, so ccxt's keepalive stays happy and only a watchdog
@@ -172,15 +179,15 @@ class Faults:
         if drop_existing:
             self._gate.abort_all()
 
-    def rest_error(self, status: int, count: int = 1, *, path: str | None = None,
-                   retry_after: int | None = None) -> None:
+    def rest_error(
+        self, status: int, count: int = 1, *, path: str | None = None, retry_after: int | None = None
+    ) -> None:
         """Answer the next ``count`` REST requests (under ``path``) with HTTP ``status``."""
         if status == 429 and retry_after is None:
             retry_after = 1
         self.state.rest_faults.append(RestFault(status, count, path, retry_after))
 
-    def rest_hang(self, count: int = 1, *, path: str | None = None,
-                  seconds: float = 30.0) -> None:
+    def rest_hang(self, count: int = 1, *, path: str | None = None, seconds: float = 30.0) -> None:
         """Let the next ``count`` REST requests stall ``seconds`` before answering."""
         self.state.rest_faults.append(RestFault(None, count, path, hang_seconds=seconds))
 

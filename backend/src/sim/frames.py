@@ -219,14 +219,19 @@ def next_settle_ms(now_ms: int, cycle_hours: int = 8) -> int:
 
 def swap_funding_data(sm: SymbolModel, now_ms: int) -> dict[str, Any]:
     """``push.funding.rate`` body: symbol, rate, nextSettleTime."""
-    return {"symbol": sm.market.perp_id, "rate": round(sm.funding_rate, 6),
-            "nextSettleTime": next_settle_ms(now_ms)}
+    return {
+        "symbol": sm.market.perp_id,
+        "rate": round(sm.funding_rate, 6),
+        "nextSettleTime": next_settle_ms(now_ms),
+    }
 
 
 def swap_deals_data(market: SimMarket, trades: list[Trade]) -> list[dict[str, Any]]:
     """``push.deal`` body: p price, v contracts, T 1 buy/2 sell, O 3, M 2, t ms."""
-    return [{"p": _f(t.price, market), "v": contracts(market, t.qty), "T": t.side, "O": 3,
-             "M": 2, "t": t.ts} for t in trades]
+    return [
+        {"p": _f(t.price, market), "v": contracts(market, t.qty), "T": t.side, "O": 3, "M": 2, "t": t.ts}
+        for t in trades
+    ]
 
 
 def swap_depth_levels(market: SimMarket, levels: list[tuple[int, int]]) -> list[list[float]]:
@@ -235,14 +240,29 @@ def swap_depth_levels(market: SimMarket, levels: list[tuple[int, int]]) -> list[
 
 
 def swap_depth_data(market: SimMarket, delta: DepthDelta) -> dict[str, Any]:
-    return {"asks": swap_depth_levels(market, delta.asks),
-            "bids": swap_depth_levels(market, delta.bids),
-            "begin": delta.from_version, "end": delta.to_version, "version": delta.to_version}
+    return {
+        "asks": swap_depth_levels(market, delta.asks),
+        "bids": swap_depth_levels(market, delta.bids),
+        "begin": delta.from_version,
+        "end": delta.to_version,
+        "version": delta.to_version,
+    }
 
 
 def swap_kline_data(market: SimMarket, interval: Interval, bar: Bar) -> dict[str, Any]:
     o, c, h, lo = (_f(x, market) for x in (bar.open, bar.close, bar.high, bar.low))
-    return {"symbol": market.perp_id, "interval": interval.ws_id, "t": bar.open_ms // 1000,
-            "o": o, "c": c, "h": h, "l": lo,
-            "a": round(bar.quote / 10 ** (market.price_decimals + market.qty_decimals), 4),
-            "q": contracts(market, bar.volume), "ro": o, "rc": c, "rh": h, "rl": lo}
+    return {
+        "symbol": market.perp_id,
+        "interval": interval.ws_id,
+        "t": bar.open_ms // 1000,
+        "o": o,
+        "c": c,
+        "h": h,
+        "l": lo,
+        "a": round(bar.quote / 10 ** (market.price_decimals + market.qty_decimals), 4),
+        "q": contracts(market, bar.volume),
+        "ro": o,
+        "rc": c,
+        "rh": h,
+        "rl": lo,
+    }

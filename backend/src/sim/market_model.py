@@ -125,8 +125,9 @@ class Bar:
         self.trades += 1
 
     def copy(self) -> Bar:
-        return Bar(self.open_ms, self.open, self.high, self.low, self.close,
-                   self.volume, self.quote, self.trades)
+        return Bar(
+            self.open_ms, self.open, self.high, self.low, self.close, self.volume, self.quote, self.trades
+        )
 
 
 def aggregate(bars: list[Bar], interval: Interval) -> list[Bar]:
@@ -404,8 +405,7 @@ class SymbolModel:
             open_time=bars[0].open_ms,
         )
 
-    def klines(self, interval: Interval, start: int | None, end: int | None,
-               limit: int) -> list[Bar]:
+    def klines(self, interval: Interval, start: int | None, end: int | None, limit: int) -> list[Bar]:
         """Bars like MEXC's klines: open in [start, end), oldest first, at most ``limit``.
 
         With a start the first ``limit`` bars from it are returned, otherwise the latest.
@@ -413,16 +413,24 @@ class SymbolModel:
         lo = interval.floor(start) if start is not None else 0
         hi = end if end is not None else _FOREVER_MS
         hi_1m = interval.next_open(interval.floor(hi - 1)) if end is not None else _FOREVER_MS
-        bars = [b for b in aggregate(self.bars.between(lo, hi_1m), interval)
-                if (start is None or b.open_ms >= start) and b.open_ms < hi]
+        bars = [
+            b
+            for b in aggregate(self.bars.between(lo, hi_1m), interval)
+            if (start is None or b.open_ms >= start) and b.open_ms < hi
+        ]
         return bars[:limit] if start is not None else bars[-limit:]
 
 
 class MarketModel:
     """All markets of the simulator, stepped together on the simulator clock."""
 
-    def __init__(self, markets: list[SimMarket] | tuple[SimMarket, ...], seed: int,
-                 cfg: ModelConfig | None = None, clock: SimClock | None = None) -> None:
+    def __init__(
+        self,
+        markets: list[SimMarket] | tuple[SimMarket, ...],
+        seed: int,
+        cfg: ModelConfig | None = None,
+        clock: SimClock | None = None,
+    ) -> None:
         self.cfg = cfg or ModelConfig()
         self.clock = clock or SimClock()
         start = self.clock.now_ms()
@@ -438,8 +446,12 @@ class MarketModel:
 
     def get(self, symbol: str) -> SymbolModel:
         """Look a market up by unified symbol, spot id or contract id."""
-        found = (self.symbols.get(symbol) or self.by_spot_id.get(symbol)
-                 or self.by_perp_id.get(symbol) or self.symbols.get(symbol.split(":")[0]))
+        found = (
+            self.symbols.get(symbol)
+            or self.by_spot_id.get(symbol)
+            or self.by_perp_id.get(symbol)
+            or self.symbols.get(symbol.split(":")[0])
+        )
         if found is None:
             raise KeyError(symbol)
         return found

@@ -88,4 +88,5 @@ class GatedSite(web.SockSite):
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
-            self._gate.wrap(server), sock=self._sock, backlog=self._backlog)
+            self._gate.wrap(server), sock=self._sock, backlog=self._backlog
+        )

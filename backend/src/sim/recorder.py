@@ -70,16 +70,29 @@ class Recorder:
         rec.pings += 1
         rec.pongs += int(answered)
 
-    def sent(self, conn_id: int, channel: str, *, kind: str, symbol: str | None, items: int,
-             seq: int | None, now_ms: int) -> None:
+    def sent(
+        self,
+        conn_id: int,
+        channel: str,
+        *,
+        kind: str,
+        symbol: str | None,
+        items: int,
+        seq: int | None,
+        now_ms: int,
+    ) -> None:
         """Account one data frame that was written to connection ``conn_id``."""
         rec = self.connections[conn_id].channels.setdefault(channel, ChannelRecord())
         rec.frames += 1
         rec.items += items
         rec.last_seq = seq if seq is not None else rec.frames
         rec.last_send_ms = now_ms
-        counter = {"deals": self.trades_sent, "bookTicker": self.book_tickers_sent,
-                   "depth": self.depth_updates_sent, "kline": self.klines_sent}.get(kind)
+        counter = {
+            "deals": self.trades_sent,
+            "bookTicker": self.book_tickers_sent,
+            "depth": self.depth_updates_sent,
+            "kline": self.klines_sent,
+        }.get(kind)
         if counter is not None and symbol is not None:
             counter[symbol] += items
 
@@ -106,5 +119,6 @@ class Recorder:
         return total
 
     def open_connections(self, path: str | None = None) -> list[ConnectionRecord]:
-        return [r for r in self.connections.values()
-                if r.closed_ms is None and (path is None or r.path == path)]
+        return [
+            r for r in self.connections.values() if r.closed_ms is None and (path is None or r.path == path)
+        ]

@@ -57,8 +57,9 @@ def contract_ok(data: Any) -> web.Response:
     return ok({"success": True, "code": 0, "data": data})
 
 
-def _int(request: web.Request, name: str, default: int | None = None,
-         lo: int | None = None, hi: int | None = None) -> int | None:
+def _int(
+    request: web.Request, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None
+) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -67,8 +68,9 @@ def _int(request: web.Request, name: str, default: int | None = None,
     except ValueError:
         raise spot_error(700008, f"Illegal characters found in parameter '{name}'.") from None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise spot_error(700008, f"Illegal characters found in parameter '{name}'; "
-                                 f"legal range is '[{lo}, {hi}]'.")
+        raise spot_error(
+            700008, f"Illegal characters found in parameter '{name}'; legal range is '[{lo}, {hi}]'."
+        )
     return value
 
 
@@ -78,17 +80,29 @@ def _int(request: web.Request, name: str, default: int | None = None,
 def spot_symbol_info(m: SimMarket) -> dict[str, Any]:
     """One ``exchangeInfo`` entry; status "1" + isSpotTradingAllowed is ccxt's ``active``."""
     return {
-        "symbol": m.spot_id, "status": "1" if m.active else "2",
-        "baseAsset": m.base, "baseAssetPrecision": m.qty_decimals,
-        "quoteAsset": m.quote, "quotePrecision": m.price_decimals,
+        "symbol": m.spot_id,
+        "status": "1" if m.active else "2",
+        "baseAsset": m.base,
+        "baseAssetPrecision": m.qty_decimals,
+        "quoteAsset": m.quote,
+        "quotePrecision": m.price_decimals,
         "quoteAssetPrecision": m.price_decimals,
-        "baseCommissionPrecision": m.qty_decimals, "quoteCommissionPrecision": m.price_decimals,
+        "baseCommissionPrecision": m.qty_decimals,
+        "quoteCommissionPrecision": m.price_decimals,
         "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"],
-        "isSpotTradingAllowed": m.active, "isMarginTradingAllowed": False,
-        "quoteAmountPrecision": "1", "baseSizePrecision": "0", "permissions": ["SPOT"],
-        "filters": [], "maxQuoteAmount": "2000000", "makerCommission": "0",
-        "takerCommission": "0.0005", "quoteAmountPrecisionMarket": "1",
-        "maxQuoteAmountMarket": "100000", "fullName": m.base, "tradeSideType": 1,
+        "isSpotTradingAllowed": m.active,
+        "isMarginTradingAllowed": False,
+        "quoteAmountPrecision": "1",
+        "baseSizePrecision": "0",
+        "permissions": ["SPOT"],
+        "filters": [],
+        "maxQuoteAmount": "2000000",
+        "makerCommission": "0",
+        "takerCommission": "0.0005",
+        "quoteAmountPrecisionMarket": "1",
+        "maxQuoteAmountMarket": "100000",
+        "fullName": m.base,
+        "tradeSideType": 1,
     }
 
 
@@ -96,27 +110,56 @@ def contract_detail(m: SimMarket) -> dict[str, Any]:
     """One ``contract/detail`` entry; ``state`` 0 means enabled."""
     unit = 10**-m.price_decimals
     return {
-        "symbol": m.perp_id, "displayName": f"{m.perp_id}永续",
-        "displayNameEn": f"{m.perp_id} PERPETUAL", "positionOpenType": 3,
-        "baseCoin": m.base, "quoteCoin": m.quote, "settleCoin": m.quote,
-        "contractSize": m.contract_size, "minLeverage": 1, "maxLeverage": 200,
-        "priceScale": m.price_decimals, "volScale": 0, "amountScale": 4,
-        "priceUnit": round(unit, m.price_decimals), "volUnit": 1, "minVol": 1,
-        "maxVol": 1_000_000, "bidLimitPriceRate": 0.1, "askLimitPriceRate": 0.1,
-        "takerFeeRate": 0.0002, "makerFeeRate": 0.0, "maintenanceMarginRate": 0.004,
-        "initialMarginRate": 0.005, "riskBaseVol": 10000, "riskIncrVol": 200000,
-        "riskIncrMmr": 0.004, "riskIncrImr": 0.004, "riskLevelLimit": 5,
-        "priceCoefficientVariation": 0.1, "indexOrigin": ["BINANCE", "OKX", "MEXC"],
-        "state": 0 if m.active else 3, "isNew": False, "isHot": True, "isHidden": False,
+        "symbol": m.perp_id,
+        "displayName": f"{m.perp_id}永续",
+        "displayNameEn": f"{m.perp_id} PERPETUAL",
+        "positionOpenType": 3,
+        "baseCoin": m.base,
+        "quoteCoin": m.quote,
+        "settleCoin": m.quote,
+        "contractSize": m.contract_size,
+        "minLeverage": 1,
+        "maxLeverage": 200,
+        "priceScale": m.price_decimals,
+        "volScale": 0,
+        "amountScale": 4,
+        "priceUnit": round(unit, m.price_decimals),
+        "volUnit": 1,
+        "minVol": 1,
+        "maxVol": 1_000_000,
+        "bidLimitPriceRate": 0.1,
+        "askLimitPriceRate": 0.1,
+        "takerFeeRate": 0.0002,
+        "makerFeeRate": 0.0,
+        "maintenanceMarginRate": 0.004,
+        "initialMarginRate": 0.005,
+        "riskBaseVol": 10000,
+        "riskIncrVol": 200000,
+        "riskIncrMmr": 0.004,
+        "riskIncrImr": 0.004,
+        "riskLevelLimit": 5,
+        "priceCoefficientVariation": 0.1,
+        "indexOrigin": ["BINANCE", "OKX", "MEXC"],
+        "state": 0 if m.active else 3,
+        "isNew": False,
+        "isHot": True,
+        "isHidden": False,
         "apiAllowed": True,
     }
 
 
 def kline_row(m: SimMarket, interval: Interval, bar: Bar) -> list[Any]:
     """``[openTime,"o","h","l","c","v",closeTime,"quoteVolume"]`` as MEXC returns it."""
-    return [bar.open_ms, price_str(m, bar.open), price_str(m, bar.high),
-            price_str(m, bar.low), price_str(m, bar.close), qty_str(m, bar.volume),
-            interval.next_open(bar.open_ms), quote_str(m, bar.quote)]
+    return [
+        bar.open_ms,
+        price_str(m, bar.open),
+        price_str(m, bar.high),
+        price_str(m, bar.low),
+        price_str(m, bar.close),
+        qty_str(m, bar.volume),
+        interval.next_open(bar.open_ms),
+        quote_str(m, bar.quote),
+    ]
 
 
 def ticker_24hr(sm: SymbolModel, now_ms: int) -> dict[str, Any]:
@@ -124,22 +167,35 @@ def ticker_24hr(sm: SymbolModel, now_ms: int) -> dict[str, Any]:
     bt = sm.book_ticker()
     pct = f"{(st.last - st.open) / st.open:.8f}" if st.open else "0"
     return {
-        "symbol": m.spot_id, "priceChange": price_str(m, st.last - st.open),
-        "priceChangePercent": pct, "prevClosePrice": price_str(m, st.open),
-        "lastPrice": price_str(m, st.last), "bidPrice": price_str(m, bt.bid),
-        "bidQty": qty_str(m, bt.bid_qty), "askPrice": price_str(m, bt.ask),
-        "askQty": qty_str(m, bt.ask_qty), "openPrice": price_str(m, st.open),
-        "highPrice": price_str(m, st.high), "lowPrice": price_str(m, st.low),
-        "volume": qty_str(m, st.volume), "quoteVolume": quote_str(m, st.quote),
-        "openTime": st.open_time, "closeTime": now_ms, "count": st.count,
+        "symbol": m.spot_id,
+        "priceChange": price_str(m, st.last - st.open),
+        "priceChangePercent": pct,
+        "prevClosePrice": price_str(m, st.open),
+        "lastPrice": price_str(m, st.last),
+        "bidPrice": price_str(m, bt.bid),
+        "bidQty": qty_str(m, bt.bid_qty),
+        "askPrice": price_str(m, bt.ask),
+        "askQty": qty_str(m, bt.ask_qty),
+        "openPrice": price_str(m, st.open),
+        "highPrice": price_str(m, st.high),
+        "lowPrice": price_str(m, st.low),
+        "volume": qty_str(m, st.volume),
+        "quoteVolume": quote_str(m, st.quote),
+        "openTime": st.open_time,
+        "closeTime": now_ms,
+        "count": st.count,
     }
 
 
 def book_ticker(sm: SymbolModel) -> dict[str, Any]:
     m, bt = sm.market, sm.book_ticker()
-    return {"symbol": m.spot_id, "bidPrice": price_str(m, bt.bid),
-            "bidQty": qty_str(m, bt.bid_qty), "askPrice": price_str(m, bt.ask),
-            "askQty": qty_str(m, bt.ask_qty)}
+    return {
+        "symbol": m.spot_id,
+        "bidPrice": price_str(m, bt.bid),
+        "bidQty": qty_str(m, bt.bid_qty),
+        "askPrice": price_str(m, bt.ask),
+        "askQty": qty_str(m, bt.ask_qty),
+    }
 
 
 # -- routes ------------------------------------------------------------------------------
@@ -154,15 +210,24 @@ class RestApi:
     def install(self, app: web.Application) -> None:
         app.middlewares.append(self.middleware)
         spot: list[tuple[str, Handler]] = [
-            ("ping", self.ping), ("time", self.time), ("exchangeInfo", self.exchange_info),
-            ("klines", self.klines), ("depth", self.depth), ("ticker/24hr", self.ticker24),
-            ("ticker/price", self.ticker_price), ("ticker/bookTicker", self.book_ticker),
-            ("aggTrades", self.agg_trades), ("trades", self.trades),
+            ("ping", self.ping),
+            ("time", self.time),
+            ("exchangeInfo", self.exchange_info),
+            ("klines", self.klines),
+            ("depth", self.depth),
+            ("ticker/24hr", self.ticker24),
+            ("ticker/price", self.ticker_price),
+            ("ticker/bookTicker", self.book_ticker),
+            ("aggTrades", self.agg_trades),
+            ("trades", self.trades),
         ]
         contract: list[tuple[str, Handler]] = [
-            ("ping", self.contract_ping), ("detail", self.contract_detail),
-            ("ticker", self.contract_ticker), ("funding_rate/{symbol}", self.funding_rate),
-            ("depth/{symbol}", self.contract_depth), ("kline/{symbol}", self.contract_kline),
+            ("ping", self.contract_ping),
+            ("detail", self.contract_detail),
+            ("ticker", self.contract_ticker),
+            ("funding_rate/{symbol}", self.funding_rate),
+            ("depth/{symbol}", self.contract_depth),
+            ("kline/{symbol}", self.contract_kline),
             ("deals/{symbol}", self.contract_deals),
         ]
         for name, handler in spot:
@@ -177,8 +242,7 @@ class RestApi:
             fault = self.ctx.faults.take_rest_fault(request.path)
             if fault is not None:
                 if fault.status is None:
-                    log.info("REST fault: hanging %s for %.1fs", request.path,
-                             fault.hang_seconds)
+                    log.info("REST fault: hanging %s for %.1fs", request.path, fault.hang_seconds)
                     await self.ctx.faults.hang(fault.hang_seconds)
                 else:
                     log.info("REST fault: %s -> HTTP %s", request.path, fault.status)
@@ -187,8 +251,9 @@ class RestApi:
         try:
             return await handler(request)
         except ApiError as err:
-            return web.Response(status=err.status, body=frames.dumps(err.body),
-                                content_type="application/json")
+            return web.Response(
+                status=err.status, body=frames.dumps(err.body), content_type="application/json"
+            )
 
     def now(self) -> int:
         return self.ctx.clock.now_ms()
@@ -226,8 +291,15 @@ class RestApi:
             markets = [m for m in markets if m.spot_id in ids]
             if not markets:
                 raise spot_error(*INVALID_SYMBOL)
-        return ok({"timezone": "CST", "serverTime": self.now(), "rateLimits": [],
-                   "exchangeFilters": [], "symbols": [spot_symbol_info(m) for m in markets]})
+        return ok(
+            {
+                "timezone": "CST",
+                "serverTime": self.now(),
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "symbols": [spot_symbol_info(m) for m in markets],
+            }
+        )
 
     async def klines(self, request: web.Request) -> web.Response:
         sm = self._spot(request)
@@ -244,18 +316,26 @@ class RestApi:
         limit = _int(request, "limit", DEPTH_DEFAULT, lo=1, hi=DEPTH_MAX) or DEPTH_DEFAULT
         version, bids, asks = sm.depth_snapshot(limit)
         m = sm.market
-        return ok({"lastUpdateId": version,
-                   "bids": [[price_str(m, p), qty_str(m, q)] for p, q in bids],
-                   "asks": [[price_str(m, p), qty_str(m, q)] for p, q in asks],
-                   "timestamp": self.now()})
+        return ok(
+            {
+                "lastUpdateId": version,
+                "bids": [[price_str(m, p), qty_str(m, q)] for p, q in bids],
+                "asks": [[price_str(m, p), qty_str(m, q)] for p, q in asks],
+                "timestamp": self.now(),
+            }
+        )
 
     async def ticker24(self, request: web.Request) -> web.Response:
         now = self.now()
         return ok(self._spot_all_or_one(request, lambda sm: ticker_24hr(sm, now)))
 
     async def ticker_price(self, request: web.Request) -> web.Response:
-        return ok(self._spot_all_or_one(request, lambda sm: {
-            "symbol": sm.market.spot_id, "price": price_str(sm.market, sm.last_price)}))
+        return ok(
+            self._spot_all_or_one(
+                request,
+                lambda sm: {"symbol": sm.market.spot_id, "price": price_str(sm.market, sm.last_price)},
+            )
+        )
 
     async def book_ticker(self, request: web.Request) -> web.Response:
         return ok(self._spot_all_or_one(request, book_ticker))
@@ -264,24 +344,46 @@ class RestApi:
         sm = self._spot(request)
         limit = _int(request, "limit", 500, lo=1, hi=1000) or 500
         start, end = _int(request, "startTime"), _int(request, "endTime")
-        trades = [t for t in sm.recent if (start is None or t.ts >= start)
-                  and (end is None or t.ts <= end)]
+        trades = [t for t in sm.recent if (start is None or t.ts >= start) and (end is None or t.ts <= end)]
         return sm, trades[-limit:]
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         sm, trades = self._recent(request)
         m = sm.market
-        return ok([{"a": None, "f": None, "l": None, "p": price_str(m, t.price),
-                    "q": qty_str(m, t.qty), "T": t.ts, "m": t.side == 2, "M": True}
-                   for t in trades])
+        return ok(
+            [
+                {
+                    "a": None,
+                    "f": None,
+                    "l": None,
+                    "p": price_str(m, t.price),
+                    "q": qty_str(m, t.qty),
+                    "T": t.ts,
+                    "m": t.side == 2,
+                    "M": True,
+                }
+                for t in trades
+            ]
+        )
 
     async def trades(self, request: web.Request) -> web.Response:
         sm, trades = self._recent(request)
         m = sm.market
-        return ok([{"id": None, "price": price_str(m, t.price), "qty": qty_str(m, t.qty),
-                    "quoteQty": quote_str(m, t.price * t.qty), "time": t.ts,
-                    "isBuyerMaker": t.side == 2, "isBestMatch": True,
-                    "tradeType": "BID" if t.side == 1 else "ASK"} for t in trades])
+        return ok(
+            [
+                {
+                    "id": None,
+                    "price": price_str(m, t.price),
+                    "qty": qty_str(m, t.qty),
+                    "quoteQty": quote_str(m, t.price * t.qty),
+                    "time": t.ts,
+                    "isBuyerMaker": t.side == 2,
+                    "isBestMatch": True,
+                    "tradeType": "BID" if t.side == 1 else "ASK",
+                }
+                for t in trades
+            ]
+        )
 
     # contract ----------------------------------------------------------------------------
 
@@ -291,8 +393,7 @@ class RestApi:
     async def contract_detail(self, request: web.Request) -> web.Response:
         if "symbol" in request.query:
             return contract_ok(contract_detail(self._contract(request.query["symbol"]).market))
-        return contract_ok([contract_detail(sm.market)
-                            for sm in self.ctx.model.by_perp_id.values()])
+        return contract_ok([contract_detail(sm.market) for sm in self.ctx.model.by_perp_id.values()])
 
     async def contract_ticker(self, request: web.Request) -> web.Response:
         now = self.now()
@@ -307,19 +408,31 @@ class RestApi:
     async def funding_rate(self, request: web.Request) -> web.Response:
         sm = self._contract(request.match_info["symbol"])
         now = self.now()
-        return contract_ok({"symbol": sm.market.perp_id, "fundingRate": round(sm.funding_rate, 6),
-                            "maxFundingRate": 0.003, "minFundingRate": -0.003,
-                            "collectCycle": 8, "nextSettleTime": frames.next_settle_ms(now),
-                            "timestamp": now})
+        return contract_ok(
+            {
+                "symbol": sm.market.perp_id,
+                "fundingRate": round(sm.funding_rate, 6),
+                "maxFundingRate": 0.003,
+                "minFundingRate": -0.003,
+                "collectCycle": 8,
+                "nextSettleTime": frames.next_settle_ms(now),
+                "timestamp": now,
+            }
+        )
 
     async def contract_depth(self, request: web.Request) -> web.Response:
         sm = self._contract(request.match_info["symbol"])
         limit = _int(request, "limit", DEPTH_DEFAULT, lo=1, hi=DEPTH_MAX) or DEPTH_DEFAULT
         version, bids, asks = sm.depth_snapshot(limit)
         m = sm.market
-        return contract_ok({"asks": frames.swap_depth_levels(m, asks),
-                            "bids": frames.swap_depth_levels(m, bids),
-                            "version": version, "timestamp": self.now()})
+        return contract_ok(
+            {
+                "asks": frames.swap_depth_levels(m, asks),
+                "bids": frames.swap_depth_levels(m, bids),
+                "version": version,
+                "timestamp": self.now(),
+            }
+        )
 
     async def contract_kline(self, request: web.Request) -> web.Response:
         sm = self._contract(request.match_info["symbol"])
@@ -327,17 +440,25 @@ class RestApi:
         if interval is None:
             raise contract_error(600, "Parameter error: interval")
         start, end = _int(request, "start"), _int(request, "end")
-        bars = sm.klines(interval, start * 1000 if start is not None else None,
-                         end * 1000 + 1 if end is not None else None, CONTRACT_KLINE_MAX)
+        bars = sm.klines(
+            interval,
+            start * 1000 if start is not None else None,
+            end * 1000 + 1 if end is not None else None,
+            CONTRACT_KLINE_MAX,
+        )
         m = sm.market
         scale = 10**m.price_decimals
-        return contract_ok({
-            "time": [b.open_ms // 1000 for b in bars],
-            "open": [b.open / scale for b in bars], "close": [b.close / scale for b in bars],
-            "high": [b.high / scale for b in bars], "low": [b.low / scale for b in bars],
-            "vol": [frames.contracts(m, b.volume) for b in bars],
-            "amount": [b.quote / 10 ** (m.price_decimals + m.qty_decimals) for b in bars],
-        })
+        return contract_ok(
+            {
+                "time": [b.open_ms // 1000 for b in bars],
+                "open": [b.open / scale for b in bars],
+                "close": [b.close / scale for b in bars],
+                "high": [b.high / scale for b in bars],
+                "low": [b.low / scale for b in bars],
+                "vol": [frames.contracts(m, b.volume) for b in bars],
+                "amount": [b.quote / 10 ** (m.price_decimals + m.qty_decimals) for b in bars],
+            }
+        )
 
     async def contract_deals(self, request: web.Request) -> web.Response:
         sm = self._contract(request.match_info["symbol"])

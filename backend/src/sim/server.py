@@ -43,8 +43,7 @@ class MexcSimulator:
     ``ModelConfig`` field (e.g. ``push_interval=0.05, idle_timeout=1.0``).
     """
 
-    def __init__(self, markets: Iterable[SimMarket] | None = None, seed: int = 1,
-                 **options: Any) -> None:
+    def __init__(self, markets: Iterable[SimMarket] | None = None, seed: int = 1, **options: Any) -> None:
         self.options, model_cfg = split_options(options)
         self.seed = seed
         self.markets = tuple(markets) if markets is not None else DEFAULT_MARKETS
@@ -77,9 +76,11 @@ class MexcSimulator:
     def urls(self) -> dict[str, Any]:
         """Partial ccxt ``urls['api']`` for ``{'urls': {'api': sim.urls}}`` (deep-merged)."""
         b, w = self.base_url, self.ws_url
-        return {"spot": {"public": b, "private": b},
-                "contract": {"public": f"{b}/api/v1/contract", "private": f"{b}/api/v1/private"},
-                "ws": {"spot": f"{w}/ws", "swap": f"{w}/edge"}}
+        return {
+            "spot": {"public": b, "private": b},
+            "contract": {"public": f"{b}/api/v1/contract", "private": f"{b}/api/v1/private"},
+            "ws": {"spot": f"{w}/ws", "swap": f"{w}/edge"},
+        }
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -106,8 +107,7 @@ class MexcSimulator:
             self._every("funding", opts.funding_interval, self._funding_step),
             self._every("limits", min(1.0, max(0.02, limit_period)), self._limits_step),
         ]
-        log.info("MEXC simulator listening on %s (%d markets)", self.base_url,
-                 len(self.markets))
+        log.info("MEXC simulator listening on %s (%d markets)", self.base_url, len(self.markets))
         return self
 
     async def stop(self) -> None:
@@ -129,8 +129,9 @@ class MexcSimulator:
     async def __aenter__(self) -> MexcSimulator:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # -- periodic work -------------------------------------------------------------------

@@ -44,8 +44,9 @@ class OutFrame:
 class WsConnection:
     """One client websocket with its subscriptions and limit timers (monotonic seconds)."""
 
-    def __init__(self, path: str, ws: web.WebSocketResponse,
-                 transport: asyncio.BaseTransport | None, max_queue: int) -> None:
+    def __init__(
+        self, path: str, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, max_queue: int
+    ) -> None:
         self.id = next(_conn_ids)
         self.path = path
         self.ws = ws
@@ -65,8 +66,7 @@ class WsConnection:
             return
         if self.queue.qsize() >= self.max_queue:
             self.overflowed = True
-            log.warning("connection %s fell %s frames behind; dropping it", self.id,
-                        self.max_queue)
+            log.warning("connection %s fell %s frames behind; dropping it", self.id, self.max_queue)
             abort_transport(self.transport)
             return
         self.queue.put_nowait(frame)
@@ -88,8 +88,7 @@ class WsEndpoint(ABC):
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """aiohttp handler: upgrade, read client frames until the socket ends."""
         opts = self.ctx.options
-        ws = web.WebSocketResponse(autoping=True, compress=opts.ws_compress,
-                                   timeout=opts.ws_close_timeout)
+        ws = web.WebSocketResponse(autoping=True, compress=opts.ws_compress, timeout=opts.ws_close_timeout)
         await ws.prepare(request)
         conn = WsConnection(self.path, ws, request.transport, opts.max_queue)
         self.conns[conn.id] = conn
@@ -120,8 +119,15 @@ class WsEndpoint(ABC):
                 else:
                     await conn.ws.send_str(frame.payload)
                 if frame.channel is not None:
-                    recorder.sent(conn.id, frame.channel, kind=frame.kind, symbol=frame.symbol,
-                                  items=frame.items, seq=frame.seq, now_ms=clock.now_ms())
+                    recorder.sent(
+                        conn.id,
+                        frame.channel,
+                        kind=frame.kind,
+                        symbol=frame.symbol,
+                        items=frame.items,
+                        seq=frame.seq,
+                        now_ms=clock.now_ms(),
+                    )
         except (ConnectionError, RuntimeError) as exc:  # socket went away under us
             log.debug("ws %s sender stopped: %r", conn.id, exc)
 
@@ -193,8 +199,7 @@ class WsEndpoint(ABC):
             reason = None
             if now - conn.opened > opts.max_lifetime:
                 reason = "max lifetime"
-            elif conn.subs_empty_since is not None and \
-                    now - conn.subs_empty_since > opts.no_sub_timeout:
+            elif conn.subs_empty_since is not None and now - conn.subs_empty_since > opts.no_sub_timeout:
                 reason = "no valid subscription"
             elif now - conn.last_client > opts.idle_timeout:
                 reason = "no ping or data"

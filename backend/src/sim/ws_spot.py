@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 FREQUENCIES = ("100ms", "10ms")
 _CHANNEL_RE = re.compile(
     r"^spot@public\.(?:aggre\.(?P<kind>deals|bookTicker|depth)\.v3\.api\.pb@(?:100ms|10ms)"
-    r"@(?P<sym>[A-Z0-9]+)|kline\.v3\.api\.pb@(?P<ksym>[A-Z0-9]+)@(?P<interval>\w+))$")
-_EVENTS = {"deals": frames.DEALS_EVENT, "bookTicker": frames.BOOK_TICKER_EVENT,
-           "depth": frames.DEPTH_EVENT}
+    r"@(?P<sym>[A-Z0-9]+)|kline\.v3\.api\.pb@(?P<ksym>[A-Z0-9]+)@(?P<interval>\w+))$"
+)
+_EVENTS = {"deals": frames.DEALS_EVENT, "bookTicker": frames.BOOK_TICKER_EVENT, "depth": frames.DEPTH_EVENT}
 BLOCKED = "Blocked! "
 LIMIT_REASON = "Exceeded the maximum number of subscriptions per connection! "
 
@@ -119,19 +119,41 @@ class SpotEndpoint(WsEndpoint):
             for freq in FREQUENCIES:
                 if ev.trades:
                     ch = channel_name("deals", sid, freq)
-                    self.push(ch, lambda ch=ch, ev=ev: OutFrame(
-                        frames.pb_deals(ch, ev.market, ev.trades, now_ms), ch, "deals",
-                        ev.market.spot_id, len(ev.trades)))
+                    self.push(
+                        ch,
+                        lambda ch=ch, ev=ev: OutFrame(
+                            frames.pb_deals(ch, ev.market, ev.trades, now_ms),
+                            ch,
+                            "deals",
+                            ev.market.spot_id,
+                            len(ev.trades),
+                        ),
+                    )
                 if ev.book_ticker is not None:
                     ch = channel_name("bookTicker", sid, freq)
-                    self.push(ch, lambda ch=ch, ev=ev: OutFrame(
-                        frames.pb_book_ticker(ch, ev.market, ev.book_ticker, now_ms), ch,
-                        "bookTicker", ev.market.spot_id, 1))
+                    self.push(
+                        ch,
+                        lambda ch=ch, ev=ev: OutFrame(
+                            frames.pb_book_ticker(ch, ev.market, ev.book_ticker, now_ms),
+                            ch,
+                            "bookTicker",
+                            ev.market.spot_id,
+                            1,
+                        ),
+                    )
                 if ev.depth is not None:
                     ch = channel_name("depth", sid, freq)
-                    self.push(ch, lambda ch=ch, ev=ev: OutFrame(
-                        frames.pb_depth(ch, ev.market, ev.depth, now_ms), ch, "depth",
-                        ev.market.spot_id, 1, ev.depth.to_version))
+                    self.push(
+                        ch,
+                        lambda ch=ch, ev=ev: OutFrame(
+                            frames.pb_depth(ch, ev.market, ev.depth, now_ms),
+                            ch,
+                            "depth",
+                            ev.market.spot_id,
+                            1,
+                            ev.depth.to_version,
+                        ),
+                    )
             if ev.bar_minutes:
                 self._publish_klines(self.ctx.model.by_spot_id[sid], ev.bar_minutes, now_ms)
 
@@ -144,9 +166,16 @@ class SpotEndpoint(WsEndpoint):
                 bars = aggregate(sm.bars.between(bucket, interval.next_open(bucket)), interval)
                 if not bars:
                     continue
-                self.push(ch, lambda ch=ch, bar=bars[0], interval=interval: OutFrame(
-                    frames.pb_kline(ch, sm.market, interval, bar, now_ms), ch, "kline",
-                    sm.market.spot_id, 1))
+                self.push(
+                    ch,
+                    lambda ch=ch, bar=bars[0], interval=interval: OutFrame(
+                        frames.pb_kline(ch, sm.market, interval, bar, now_ms),
+                        ch,
+                        "kline",
+                        sm.market.spot_id,
+                        1,
+                    ),
+                )
 
     # -- faults ------------------------------------------------------------------------
 

@@ -65,8 +65,7 @@ class SwapEndpoint(WsEndpoint):
             conn.send(OutFrame(frames.swap_response(method, "success", now)))
             return
         reason = self.ctx.faults.rejection(key)
-        if reason is None and key not in conn.subs and \
-                len(conn.subs) >= self.ctx.options.max_subscriptions:
+        if reason is None and key not in conn.subs and len(conn.subs) >= self.ctx.options.max_subscriptions:
             reason = "Exceeded the maximum number of subscriptions!"
         if reason is not None:
             log.info("ws %s subscription %s refused: %s", conn.id, key, reason)
@@ -78,12 +77,23 @@ class SwapEndpoint(WsEndpoint):
 
     # -- pushes ------------------------------------------------------------------------
 
-    def _push_data(self, kind: str, symbol_id: str, data: Any, now_ms: int, items: int = 1,
-                   interval: str | None = None, seq: int | None = None) -> None:
+    def _push_data(
+        self,
+        kind: str,
+        symbol_id: str,
+        data: Any,
+        now_ms: int,
+        items: int = 1,
+        interval: str | None = None,
+        seq: int | None = None,
+    ) -> None:
         key = push_key(kind, symbol_id, interval)
-        self.push(key, lambda: OutFrame(
-            frames.swap_push(f"push.{kind}", symbol_id, data, now_ms), key, kind, symbol_id,
-            items, seq))
+        self.push(
+            key,
+            lambda: OutFrame(
+                frames.swap_push(f"push.{kind}", symbol_id, data, now_ms), key, kind, symbol_id, items, seq
+            ),
+        )
 
     def publish(self, events: list[SymbolEvents], now_ms: int) -> None:
         for ev in events:
@@ -92,11 +102,11 @@ class SwapEndpoint(WsEndpoint):
                 continue
             pid = m.perp_id
             if ev.trades and self.subscribers(push_key("deal", pid)):
-                self._push_data("deal", pid, frames.swap_deals_data(m, ev.trades), now_ms,
-                                len(ev.trades))
+                self._push_data("deal", pid, frames.swap_deals_data(m, ev.trades), now_ms, len(ev.trades))
             if ev.depth is not None and self.subscribers(push_key("depth", pid)):
-                self._push_data("depth", pid, frames.swap_depth_data(m, ev.depth), now_ms,
-                                seq=ev.depth.to_version)
+                self._push_data(
+                    "depth", pid, frames.swap_depth_data(m, ev.depth), now_ms, seq=ev.depth.to_version
+                )
             for interval in BY_WS_ID.values() if ev.bar_minutes else ():
                 if not self.subscribers(push_key("kline", pid, interval.ws_id)):
                     continue
@@ -104,8 +114,13 @@ class SwapEndpoint(WsEndpoint):
                 bucket = interval.floor(ev.bar_minutes[-1])
                 bars = aggregate(sm.bars.between(bucket, interval.next_open(bucket)), interval)
                 if bars:
-                    self._push_data("kline", pid, frames.swap_kline_data(m, interval, bars[0]),
-                                    now_ms, interval=interval.ws_id)
+                    self._push_data(
+                        "kline",
+                        pid,
+                        frames.swap_kline_data(m, interval, bars[0]),
+                        now_ms,
+                        interval=interval.ws_id,
+                    )
 
     def publish_tickers(self, now_ms: int) -> None:
         """``push.ticker`` for every subscribed contract (called on the ticker timer)."""
@@ -118,8 +133,7 @@ class SwapEndpoint(WsEndpoint):
         """``push.funding.rate`` for every subscribed contract (on the funding timer)."""
         for pid, sm in self.ctx.model.by_perp_id.items():
             if self.subscribers(push_key("funding.rate", pid)):
-                self._push_data("funding.rate", pid, frames.swap_funding_data(sm, now_ms),
-                                now_ms)
+                self._push_data("funding.rate", pid, frames.swap_funding_data(sm, now_ms), now_ms)
 
     # -- faults ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from backend.src.engine.manager import EngineManager
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until
 
-REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask"}
+REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"}
 MIN = 60_000
 
 

@@ -56,11 +56,11 @@ async def test_streamed_trades_of_a_minute_equal_its_rest_bar(make_pro):
         prices = [Decimal(t["info"]["price"]) for t in mine]
         volume = sum(Decimal(t["info"]["quantity"]) for t in mine)
         quote = sum(Decimal(t["info"]["price"]) * Decimal(t["info"]["quantity"]) for t in mine)
-        row, = await ex.spotPublicGetKlines({"symbol": "BTCUSDT", "interval": "1m",
-                                             "startTime": minute, "endTime": minute + MINUTE})
+        (row,) = await ex.spotPublicGetKlines(
+            {"symbol": "BTCUSDT", "interval": "1m", "startTime": minute, "endTime": minute + MINUTE}
+        )
         assert row[0] == minute and row[6] == minute + MINUTE
-        assert [Decimal(x) for x in row[1:6]] == [prices[0], max(prices), min(prices),
-                                                 prices[-1], volume]
+        assert [Decimal(x) for x in row[1:6]] == [prices[0], max(prices), min(prices), prices[-1], volume]
         assert Decimal(row[7]) == quote
         streamed = candles[minute]  # the kline stream's last word on that minute
         assert streamed[1:5] == [float(x) for x in row[1:5]]
@@ -147,8 +147,10 @@ async def test_recorder_counts_book_ticker_frames_a_raw_client_received(sim: Mex
 @pytest.mark.asyncio
 async def test_push_rate_scales_for_benchmarks():
     markets = [SimMarket(f"C{i}/USDT", 10.0 + i, has_perp=False) for i in range(10)]
-    async with MexcSimulator(markets, push_interval=0.01, quiet_probability=0.0,
-                             history_minutes=10) as sim, aiohttp.ClientSession() as session:
+    async with (
+        MexcSimulator(markets, push_interval=0.01, quiet_probability=0.0, history_minutes=10) as sim,
+        aiohttp.ClientSession() as session,
+    ):
         async with session.ws_connect(sim.ws_url + "/ws") as ws:
             for m in markets:
                 for kind in ("deals", "bookTicker"):

@@ -155,7 +155,8 @@ async def test_rest_hang_is_a_request_timeout(sim: MexcSimulator, rest):
 @pytest.mark.parametrize("kind", ["garbage", "truncated", "invalid_json"])
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
 async def test_malformed_frame_stalls_ccxt_until_keepalive_timeout(
-        sim: MexcSimulator, make_pro, kind: str, symbol: str):
+    sim: MexcSimulator, make_pro, kind: str, symbol: str
+):
     ex = make_pro(sim, **FAST_PING)
     await ex.watch_trades(symbol)
     assert await sim.faults.send_malformed(kind) == 1
@@ -177,7 +178,7 @@ async def test_unknown_channel_frame_is_ignored(sim: MexcSimulator, pro):
 async def test_rejected_subscription_leaves_watch_waiting(sim: MexcSimulator, pro):
     sim.faults.reject_subscriptions("*deals*ETHUSDT")
     assert not await resolves(pro.watch_trades("ETH/USDT"), 1.0)
-    (_, channel, reason), = sim.recorder.refused_subscriptions
+    ((_, channel, reason),) = sim.recorder.refused_subscriptions
     assert channel == "spot@public.aggre.deals.v3.api.pb@100ms@ETHUSDT" and reason == "Blocked! "
     async with aiohttp.ClientSession() as session, session.ws_connect(sim.ws_url + "/ws") as ws:
         await ws.send_str(json.dumps({"method": "SUBSCRIPTION", "params": [channel]}))
@@ -196,8 +197,7 @@ async def test_rejected_subscription_leaves_watch_waiting(sim: MexcSimulator, pr
 async def test_swap_rejected_subscription(sim: MexcSimulator, pro):
     sim.faults.reject_subscriptions("push.ticker@BTC_USDT", "Contract is paused")
     assert not await resolves(pro.watch_ticker("BTC/USDT:USDT"), 1.0)
-    assert sim.recorder.refused_subscriptions[0][1:] == ("push.ticker@BTC_USDT",
-                                                          "Contract is paused")
+    assert sim.recorder.refused_subscriptions[0][1:] == ("push.ticker@BTC_USDT", "Contract is paused")
 
 
 @pytest.mark.asyncio

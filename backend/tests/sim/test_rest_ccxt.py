@@ -20,8 +20,7 @@ MINUTE = 60_000
 @pytest.mark.asyncio
 async def test_load_markets_spot_swap_and_inactive(sim: MexcSimulator, rest: ccxt_async.mexc):
     markets = await rest.load_markets()
-    assert {"BTC/USDT", "ETH/USDT", "DOGE/USDT", "OLD/USDT",
-            "BTC/USDT:USDT", "ETH/USDT:USDT"} <= set(markets)
+    assert {"BTC/USDT", "ETH/USDT", "DOGE/USDT", "OLD/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"} <= set(markets)
     assert "DOGE/USDT:USDT" not in markets  # spot-only market has no perpetual
     assert markets["BTC/USDT"]["id"] == "BTCUSDT" and markets["BTC/USDT"]["active"] is True
     assert markets["OLD/USDT"]["active"] is False  # delisted: status "2"
@@ -69,7 +68,8 @@ async def test_fetch_ohlcv_1500_bars_in_three_pages(sim: MexcSimulator, rest: cc
 
 @pytest.mark.asyncio
 async def test_klines_limit_caps_at_500_and_last_row_is_forming_bar(
-        sim: MexcSimulator, rest: ccxt_async.mexc):
+    sim: MexcSimulator, rest: ccxt_async.mexc
+):
     await rest.load_markets()
     bars = await rest.fetch_ohlcv("BTC/USDT", "1m", limit=1500)
     assert len(bars) == 500  # one request can never give 1500 bars
@@ -145,16 +145,16 @@ async def test_errors_match_mexc(sim: MexcSimulator, rest: ccxt_async.mexc):
     async with aiohttp.ClientSession() as session:
         async with session.get(sim.base_url + "/api/v3/nothing") as resp:
             assert resp.status == 404
-        async with session.get(sim.base_url + "/api/v3/klines",
-                               params={"symbol": "NOPEUSDT", "interval": "1m"}) as resp:
+        async with session.get(
+            sim.base_url + "/api/v3/klines", params={"symbol": "NOPEUSDT", "interval": "1m"}
+        ) as resp:
             assert resp.status == 400
             assert await resp.json() == {"code": -1121, "msg": "Invalid symbol."}
 
 
 @pytest.mark.asyncio
 async def test_history_is_deterministic_per_seed():
-    async with MexcSimulator(seed=7) as a, MexcSimulator(seed=7) as b, \
-            MexcSimulator(seed=8) as c:
+    async with MexcSimulator(seed=7) as a, MexcSimulator(seed=7) as b, MexcSimulator(seed=8) as c:
         minute = a.clock.now_ms() // MINUTE * MINUTE - 120 * MINUTE
         if b.clock.now_ms() // MINUTE * MINUTE - 120 * MINUTE != minute:  # minute rolled over
             pytest.skip("simulators started in different minutes")

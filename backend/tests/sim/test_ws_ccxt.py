@@ -84,22 +84,27 @@ async def test_spot_protocol_acks_pings_and_unsubscribe(sim: MexcSimulator):
         assert decoded.sendTime > 0 and len(decoded.publicAggreDeals.deals) >= 1
         await ws.send_str(json.dumps({"method": "UNSUBSCRIPTION", "params": [DEALS]}))
         assert await recv_json(ws) == {"id": 0, "code": 0, "msg": DEALS}
-        await ws.send_str(json.dumps({"method": "SUBSCRIPTION",
-                                      "params": ["spot@public.aggre.deals.v3.api.pb@100ms@NOPE"]}))
+        await ws.send_str(
+            json.dumps({"method": "SUBSCRIPTION", "params": ["spot@public.aggre.deals.v3.api.pb@100ms@NOPE"]})
+        )
         failed = (await recv_json(ws))["msg"]
         assert failed.startswith("Not Subscribed successfully! [") and "Reason：" in failed
 
 
 @pytest.mark.asyncio
 async def test_at_most_30_subscriptions_per_connection(sim: MexcSimulator):
-    channels = [f"spot@public.kline.v3.api.pb@{sym}@{iv}" for sym in ("BTCUSDT", "ETHUSDT")
-                for iv in ("Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8",
-                           "Day1", "Week1", "Month1")]
-    channels += [f"spot@public.aggre.{k}.v3.api.pb@{f}@DOGEUSDT"
-                 for k in ("deals", "bookTicker", "depth") for f in ("100ms", "10ms")]
+    channels = [
+        f"spot@public.kline.v3.api.pb@{sym}@{iv}"
+        for sym in ("BTCUSDT", "ETHUSDT")
+        for iv in ("Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1", "Week1", "Month1")
+    ]
+    channels += [
+        f"spot@public.aggre.{k}.v3.api.pb@{f}@DOGEUSDT"
+        for k in ("deals", "bookTicker", "depth")
+        for f in ("100ms", "10ms")
+    ]
     assert len(channels) == 26
-    channels += [f"spot@public.aggre.{k}.v3.api.pb@10ms@BTCUSDT"
-                 for k in ("deals", "bookTicker", "depth")]
+    channels += [f"spot@public.aggre.{k}.v3.api.pb@10ms@BTCUSDT" for k in ("deals", "bookTicker", "depth")]
     channels += [DEALS, "spot@public.aggre.depth.v3.api.pb@100ms@ETHUSDT"]
     async with aiohttp.ClientSession() as session, session.ws_connect(sim.ws_url + "/ws") as ws:
         for i, channel in enumerate(channels):
@@ -121,8 +126,17 @@ async def test_swap_protocol_responses(sim: MexcSimulator):
         await ws.send_str(json.dumps({"method": "ping"}))
         while (msg := await recv_json(ws))["channel"] != "pong":
             assert msg["channel"] == "push.ticker"
-            assert {"lastPrice", "bid1", "ask1", "volume24", "holdVol", "fundingRate",
-                    "fairPrice", "indexPrice", "timestamp"} <= set(msg["data"])
+            assert {
+                "lastPrice",
+                "bid1",
+                "ask1",
+                "volume24",
+                "holdVol",
+                "fundingRate",
+                "fairPrice",
+                "indexPrice",
+                "timestamp",
+            } <= set(msg["data"])
         assert isinstance(msg["data"], int)
         await ws.send_str(json.dumps({"method": "sub.deal", "param": {"symbol": "DOGE_USDT"}}))
         while (msg := await recv_json(ws))["channel"] == "push.ticker":
@@ -132,8 +146,10 @@ async def test_swap_protocol_responses(sim: MexcSimulator):
 
 @pytest.mark.asyncio
 async def test_server_drops_connection_without_subscription_or_ping():
-    async with MexcSimulator(no_sub_timeout=0.3, idle_timeout=0.6, push_interval=0.05) as sim, \
-            aiohttp.ClientSession() as session:
+    async with (
+        MexcSimulator(no_sub_timeout=0.3, idle_timeout=0.6, push_interval=0.05) as sim,
+        aiohttp.ClientSession() as session,
+    ):
         async with session.ws_connect(sim.ws_url + "/ws") as ws:  # never subscribes
             msg = await asyncio.wait_for(ws.receive(), 3)
             assert msg.type == aiohttp.WSMsgType.CLOSE
@@ -141,7 +157,9 @@ async def test_server_drops_connection_without_subscription_or_ping():
             await ws.send_str(json.dumps({"method": "SUBSCRIPTION", "params": [DEALS]}))
             started = time.monotonic()
             while (msg := await asyncio.wait_for(ws.receive(), 3)).type in (
-                    aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                aiohttp.WSMsgType.TEXT,
+                aiohttp.WSMsgType.BINARY,
+            ):
                 pass
             assert msg.type == aiohttp.WSMsgType.CLOSE and time.monotonic() - started >= 0.5
         reasons = [r.close_reason for r in sim.recorder.connections.values()]

@@ -61,3 +61,22 @@ def test_rolling_volume_matches_a_recount(trades: list[tuple[int, float]]) -> No
     closed = list(bars.closed)[-DAY_MINUTES:]
     expected = sum(b[5] for b in closed) + (bars.forming[5] if bars.forming else 0.0)
     assert bars.rolling_volume() == pytest.approx(expected, abs=1e-6)
+
+
+def test_exchange_bars_replace_outage_bars_and_fill_only_true_holes() -> None:
+    bars = LiveBars([[T0, 1, 1, 1, 1, 1.0]])
+    bars.add_trade(T0 + MINUTE_MS + 1, 2.0, 0.1)  # partial bar: trades before the outage only
+    bars.add_trade(T0 + 5 * MINUTE_MS + 1, 3.0, 0.1)  # after the outage: minutes 2-4 forward-filled
+    assert bars.synthetic == {T0 + 2 * MINUTE_MS, T0 + 3 * MINUTE_MS, T0 + 4 * MINUTE_MS}
+    exchange = [
+        [T0 + MINUTE_MS, 2.0, 2.5, 1.5, 2.2, 4.0],
+        [T0 + 2 * MINUTE_MS, 2.2, 2.3, 2.1, 2.25, 1.0],
+        [T0 + 4 * MINUTE_MS, 2.5, 2.9, 2.4, 2.8, 2.0],  # minute 3 traded nowhere: stays synthetic
+    ]
+    changed = bars.merge_exchange_bars(exchange, T0 + MINUTE_MS, T0 + 4 * MINUTE_MS)
+    assert changed == 4
+    assert [b[0] for b in bars.closed] == [T0 + k * MINUTE_MS for k in range(5)]
+    assert bars.closed[3] == [T0 + 3 * MINUTE_MS, 2.25, 2.25, 2.25, 2.25, 0.0]
+    assert bars.synthetic == {T0 + 3 * MINUTE_MS}
+    assert bars.rolling_volume() == pytest.approx(1.0 + 4.0 + 1.0 + 0.0 + 2.0 + 0.1)
+    assert bars.forming[0] == T0 + 5 * MINUTE_MS

@@ -4,7 +4,7 @@ from backend.src.data.live_bars import MINUTE_MS, LiveBars
 from backend.src.data.md_mapping import SymbolState
 
 T0 = 1_700_000_040_000
-REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask"}
+REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"}
 
 
 def state() -> SymbolState:
@@ -44,3 +44,11 @@ def test_ts_never_goes_backwards() -> None:
     s.apply_ticker({"ts": T0 + 5, "bid": 1.0, "ask": 2.0})
     s.apply_ticker({"ts": T0 + 1, "bid": 1.0, "ask": 2.0})
     assert s.ts == T0 + 5
+
+
+def test_out_of_order_book_ticker_is_not_applied() -> None:
+    s = state()
+    assert s.apply_ticker({"ts": T0 + 5, "bid": 1.0, "ask": 2.0})
+    assert not s.apply_ticker({"ts": T0 + 1, "bid": 0.5, "ask": 9.0})
+    assert (s.bid, s.ask) == (1.0, 2.0)
+    assert s.to_md([])["stale"] is False
