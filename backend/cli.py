@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -73,6 +74,53 @@ async def run(symbols: list[str], use_sim: bool, duration: float | None) -> int:
     return 0
 
 
+def write_json(path: str, data: dict[str, Any]) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=2)
+
+
+async def smoke(args: argparse.Namespace) -> int:
+    """Run the feed under a fault schedule, print the KPI report; non-zero when a KPI is missed."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .src.data.health import format_kpi_table
+    from .src.ops.fault_schedule import default_schedule, parse_duration, parse_schedule
+    from .src.ops.smoke import SmokeConfig, SmokeRun
+
+    duration = parse_duration(args.duration)
+    text = args.faults if args.faults is not None else (default_schedule(duration) if args.sim else "")
+    config = SmokeConfig(args.symbols, duration, parse_schedule(text, duration), use_sim=args.sim)
+    console = Console(stderr=True)
+    columns = (TextColumn("smoke"), BarColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, refresh_per_second=2) as progress:
+        task = progress.add_task("starting", total=duration)
+
+        def show(elapsed: float, totals: dict[str, Any]) -> None:
+            progress.update(
+                task,
+                completed=elapsed,
+                description=(
+                    f"md={totals['delivered']} dropped={totals['dropped']} reconnects={totals['reconnects']} "
+                    f"worst uptime={totals['worst_uptime_pct']}%"
+                ),
+            )
+
+        result = await SmokeRun(config, progress=show).run()
+    out = Console()
+    out.print(
+        format_kpi_table(
+            result.rows, title=f"KPIs after {args.duration} ({'simulator' if args.sim else 'MEXC'})"
+        )
+    )
+    out.print(f"schedule: {text or 'none'}")
+    out.print(result.info)
+    if args.report:
+        report = {"kpis": [r._asdict() for r in result.rows], **result.info, "health": result.snapshot}
+        await asyncio.to_thread(write_json, args.report, report)
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n")[0])
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
@@ -81,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("symbols", nargs="+", help="unified spot symbols, e.g. BTC/USDT")
     run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
     run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    smoke_p = sub.add_parser("smoke", help="run the feed for a while under faults; grade the KPIs")
+    smoke_p.add_argument(
+        "symbols", nargs="*", default=["BTC/USDT", "ETH/USDT"], help="default BTC/USDT ETH/USDT"
+    )
+    smoke_p.add_argument("--duration", default="24h", help="e.g. 90s, 30m, 24h (default 24h)")
+    smoke_p.add_argument("--sim", action="store_true", help="offline: against the loopback simulator")
+    smoke_p.add_argument(
+        "--faults",
+        default=None,
+        help="fault schedule (simulator only), e.g. 'drop/5m,close@12m,silence@17m:20s,refuse@22m:30s'; "
+        "default with --sim: the Epic's acceptance schedule scaled to the duration; '' for none",
+    )
+    smoke_p.add_argument("--report", default=None, help="also write the full report as JSON to this file")
     return parser
 
 
@@ -92,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "smoke":
+            return asyncio.run(smoke(args))
         return asyncio.run(run(args.symbols, args.sim, args.duration))
     except KeyboardInterrupt:
         return 130

@@ -535,6 +535,9 @@ def main(argv: list[str] | None = None) -> None:
     e2e.add_argument("--duration", type=float, default=10.0, help="seconds of streaming per e2e case")
     e2e.add_argument("--slow-delay", type=float, default=0.05, help="s the slow engine spends per md")
     e2e.add_argument("--e2e-paths", nargs="+", choices=("fast", "ccxt"), default=["fast", "ccxt"])
+    e2e.add_argument("--engines", nargs="+", choices=("library", "draining"),
+                     default=["library", "draining"],
+                     help="backend Engine as is, or with the proposed non-blocking inbox read")
     e2e.add_argument("--sim-modes", nargs="+", choices=("inprocess", "process"),
                      default=["inprocess", "process"],
                      help="simulator on this event loop, or in a child process (the other core)")

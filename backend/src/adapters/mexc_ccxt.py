@@ -390,6 +390,10 @@ class MexcAdapter:
                 self.counters[(name, f"retry.{type(exc).__name__}")] += 1
                 self._disconnected(symbol, channel, f"{type(exc).__name__}: {exc}")
                 await self._log_and_sleep(backoff, name, exc)
+                # ccxt keeps its own dial backoff per URL (0.2 s doubling to 30 s) on top of
+                # ours: after a 30 s outage it would wait up to 30 s more and break the 10 s
+                # recovery target. Our backoff has just waited; the next dial goes out now.
+                ws.ws_dial_backoff = {}
             else:
                 backoff.success()
                 client = ws.clients.get(ws.urls["api"]["ws"][url_key])

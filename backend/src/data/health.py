@@ -203,10 +203,13 @@ class Freshness:
     at most ``threshold_s`` are normal pacing and cost nothing.
     """
 
-    __slots__ = ("_anchor", "_downtime", "last_data_at", "started_at", "threshold_s")
+    __slots__ = ("_anchor", "_downtime", "gaps", "last_data_at", "started_at", "threshold_s")
 
-    def __init__(self, threshold_s: float = DEFAULT_STALE_AFTER_S) -> None:
+    def __init__(self, threshold_s: float = DEFAULT_STALE_AFTER_S, max_gaps: int = MAX_RECOVERIES) -> None:
         self.threshold_s = threshold_s
+        #: the latest stale gaps as ``(start, end)``, so a report can tell which downtime fell
+        #: inside a known exchange outage (e.g. a smoke run's scheduled faults).
+        self.gaps: deque[tuple[float, float]] = deque(maxlen=max_gaps)
         self.started_at: float | None = None
         self.last_data_at: float | None = None
         self._anchor = 0.0  # last message, or the start before the first one
@@ -226,6 +229,7 @@ class Freshness:
         gap = now - self._anchor
         if gap > self.threshold_s:
             self._downtime += gap
+            self.gaps.append((self._anchor, now))
         if now > self._anchor:
             self._anchor = now
         self.last_data_at = self._anchor

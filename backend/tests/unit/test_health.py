@@ -405,3 +405,14 @@ def test_kpi_renderers() -> None:
     Console(file=out, width=120, color_system=None).print(format_kpi_table(rows))
     rendered = out.getvalue()
     assert "dropped messages" in rendered and "FAIL" in rendered and "≥ 99 %" in rendered
+
+
+def test_freshness_logs_each_stale_gap_for_outage_attribution() -> None:
+    from backend.src.data.health import Freshness
+
+    fresh = Freshness(threshold_s=5.0)
+    fresh.start(0.0)
+    for t in (1.0, 2.0, 20.0, 21.0, 40.0):
+        fresh.on_data(t)
+    assert list(fresh.gaps) == [(2.0, 20.0), (21.0, 40.0)]
+    assert fresh.downtime(40.0) == 37.0
