@@ -20,6 +20,7 @@ from typing import Any
 
 from .src.adapters.mexc_ccxt import MexcAdapter
 from .src.data.market_feeder import MarketFeeder
+from .src.data.text_sources import RssTextSource, TextHub
 
 log = logging.getLogger("backend.cli")
 
@@ -55,10 +56,22 @@ async def exchange_urls(use_sim: bool) -> AsyncIterator[dict[str, Any] | None]:
         yield sim.urls
 
 
-async def run(symbols: list[str], use_sim: bool, duration: float | None) -> int:
-    async with exchange_urls(use_sim) as urls:
+async def run(
+    symbols: list[str],
+    use_sim: bool,
+    duration: float | None,
+    metrics_port: int | None = None,
+    rss: list[str] | None = None,
+) -> int:
+    async with exchange_urls(use_sim) as urls, TextHub(symbols, [RssTextSource(u) for u in rss or []]) as hub:
         adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
-        feeder = MarketFeeder(symbols, adapter=adapter)
+        feeder = MarketFeeder(symbols, adapter=adapter, texts=hub)
+        exporter = None
+        if metrics_port is not None:
+            from .src.data.metrics import start_exporter
+
+            exporter = start_exporter(feeder.feed_health, metrics_port)
+            log.info("Prometheus metrics on http://%s:%d/metrics", exporter.host, exporter.port)
 
         def on_md(md: dict[str, Any]) -> None:
             sys.stdout.write(format_md(md) + "\n")
@@ -69,6 +82,8 @@ async def run(symbols: list[str], use_sim: bool, duration: float | None) -> int:
             pass
         finally:
             await feeder.close()
+            if exporter is not None:
+                await asyncio.to_thread(exporter.stop)
             if feeder.failed:
                 log.error("symbols not streamed: %s", feeder.failed)
     return 0
@@ -129,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("symbols", nargs="+", help="unified spot symbols, e.g. BTC/USDT")
     run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
     run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run_p.add_argument(
+        "--rss", action="append", default=[], metavar="URL", help="RSS/Atom feed for md['texts'] (repeatable)"
+    )
+    run_p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (off by default)",
+    )
     smoke_p = sub.add_parser("smoke", help="run the feed for a while under faults; grade the KPIs")
     smoke_p.add_argument(
         "symbols", nargs="*", default=["BTC/USDT", "ETH/USDT"], help="default BTC/USDT ETH/USDT"
@@ -155,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             return asyncio.run(smoke(args))
-        return asyncio.run(run(args.symbols, args.sim, args.duration))
+        return asyncio.run(run(args.symbols, args.sim, args.duration, args.metrics_port, args.rss))
     except KeyboardInterrupt:
         return 130
     except ValueError as exc:  # bad symbols, bad arguments: a message, not a traceback
