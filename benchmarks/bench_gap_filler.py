@@ -45,36 +45,13 @@ from rich.console import Console
 from rich.table import Table
 
 from backend.src.data.gap_filler import fill_bars, fill_bars_columns, minute_floor
+from backend.tests.seed_reference import seed_fill_minute_bars
 
 logger = logging.getLogger("bench_gap_filler")
 
 STEP_MS = 60_000
 START_MS = minute_floor(1_700_000_000_000)
 Columns = tuple[np.ndarray, ...]
-
-
-def seed_fill_minute_bars(ohlcv):  # type: ignore[no-untyped-def]
-    """The seed implementation, verbatim: the baseline for the list path."""
-    if not ohlcv:
-        return ohlcv
-    filled = []
-    i = 0
-    cur = ohlcv[0]
-    while i < len(ohlcv) - 1:
-        nxt = ohlcv[i + 1]
-        filled.append(cur)
-        dt = nxt[0] - cur[0]
-        if dt > 60_000:
-            steps = dt // 60_000 - 1
-            for s in range(int(steps)):
-                ts = cur[0] + 60_000 * (s + 1)
-                o = h = l = c = cur[4]  # noqa: E741
-                v = 0.0
-                filled.append([ts, o, h, l, c, v])
-        cur = nxt
-        i += 1
-    filled.append(ohlcv[-1])
-    return filled
 
 
 def pandas_resample_fill(ts: np.ndarray, o, h, low, c, v, step_ms: int) -> Columns:  # type: ignore[no-untyped-def]

@@ -21,60 +21,11 @@ from backend.src.data.gap_filler import (
     grid_floor,
     timeframe_to_ms,
 )
+from backend.tests.seed_reference import seed_fill, seed_fill_minute_bars
 
 MIN = 60_000
 TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
 PROFILE = settings(max_examples=80, deadline=None)
-
-
-# --------------------------------------------------------------------------- #
-# Oracle: the seed, verbatim (only the E741 suppression added for ruff).
-# --------------------------------------------------------------------------- #
-def seed_fill_minute_bars(ohlcv):
-    if not ohlcv:
-        return ohlcv
-    filled = []
-    i = 0
-    cur = ohlcv[0]
-    while i < len(ohlcv) - 1:
-        nxt = ohlcv[i + 1]
-        filled.append(cur)
-        dt = nxt[0] - cur[0]
-        if dt > 60_000:
-            steps = dt // 60_000 - 1
-            for s in range(int(steps)):
-                ts = cur[0] + 60_000 * (s + 1)
-                o = h = l = c = cur[4]  # noqa: E741
-                v = 0.0
-                filled.append([ts, o, h, l, c, v])
-        cur = nxt
-        i += 1
-    filled.append(ohlcv[-1])
-    return filled
-
-
-def seed_fill(ohlcv, step):
-    """The seed loop with ``60_000`` replaced by ``step``."""
-    if not ohlcv:
-        return ohlcv
-    filled = []
-    i = 0
-    cur = ohlcv[0]
-    while i < len(ohlcv) - 1:
-        nxt = ohlcv[i + 1]
-        filled.append(cur)
-        dt = nxt[0] - cur[0]
-        if dt > step:
-            steps = dt // step - 1
-            for s in range(int(steps)):
-                ts = cur[0] + step * (s + 1)
-                o = h = l = c = cur[4]  # noqa: E741
-                v = 0.0
-                filled.append([ts, o, h, l, c, v])
-        cur = nxt
-        i += 1
-    filled.append(ohlcv[-1])
-    return filled
 
 
 def canonical(rows, step=None):
