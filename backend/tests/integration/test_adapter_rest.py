@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from datetime import UTC, datetime
 
 import ccxt
 import pytest
@@ -179,3 +180,18 @@ async def test_close_is_idempotent_and_later_calls_fail_clearly(make_adapter) ->
     await adapter.close()
     with pytest.raises(ccxt.ExchangeClosedByUser):
         await adapter.fetch_time()
+
+
+@pytest.mark.asyncio
+async def test_monthly_bars_are_calendar_months_and_closed_only() -> None:
+    market = SimMarket("BTC/USDT", 60000.0, has_perp=False)
+    async with MexcSimulator(markets=[market], seed=4, history_minutes=50_000) as sim:
+        adapter = MexcAdapter(["BTC/USDT"], rate_limit=False, urls=sim.urls)
+        try:
+            bars = await adapter.fetch_ohlcv("BTC/USDT", "1M", 5)
+        finally:
+            await adapter.close()
+    now = datetime.fromtimestamp(sim.clock.now_ms() / 1000, tz=UTC)
+    this_month = int(datetime(now.year, now.month, 1, tzinfo=UTC).timestamp() * 1000)
+    assert bars and all(b[0] < this_month for b in bars)  # the forming month is left out
+    assert all(datetime.fromtimestamp(b[0] / 1000, tz=UTC).day == 1 for b in bars)
