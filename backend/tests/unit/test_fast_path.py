@@ -22,7 +22,7 @@ from backend.src.adapters import mexc_fast_path as fast
 from backend.src.adapters.mexc_ws_client import MexcWsClient
 from backend.src.sim import frames
 from backend.src.sim.intervals import BY_WS_ID
-from backend.src.sim.market_model import Bar, BookTicker, SimMarket, Trade
+from backend.src.sim.market_model import Bar, BookTicker, DepthDelta, SimMarket, Trade
 
 from .recorded import RECORDED, _market
 
@@ -361,8 +361,6 @@ def test_malformed_frames_are_counted_and_skipped_on_the_fast_path() -> None:
 
 def test_other_channels_and_json_go_to_ccxt() -> None:
     market = SimMarket("BTC/USDT", 60000.0)
-    from backend.src.sim.market_model import DepthDelta
-
     depth = frames.pb_depth(
         CHANNEL["depth"].format("BTCUSDT"),
         market,
