@@ -40,7 +40,13 @@ import ccxt.async_support as ccxt_async
 from . import mexc_klines as klines
 from .backoff import Backoff, is_rate_limit, is_transient
 from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError
-from .mexc_parsing import parse_24h_stats, parse_book_ticker, parse_swap_ticker, parse_trades
+from .mexc_parsing import (
+    MalformedPayload,
+    parse_24h_stats,
+    parse_book_ticker,
+    parse_swap_ticker,
+    parse_trades,
+)
 from .mexc_ws_client import MexcWsClient
 from .time_sync import ClockSync
 
@@ -70,9 +76,11 @@ MAX_EXTRA_WINDOWS = 10
 
 
 class StreamListener(Protocol):
-    """Told about stream disconnects, so health and bar backfill can react."""
+    """Told about stream disconnects and dropped payloads, so health and backfill can react."""
 
     def on_disconnect(self, symbol: str, channel: str, reason: str) -> None: ...
+
+    def on_drop(self, symbol: str, channel: str, reason: str) -> None: ...
 
 
 class StaleStreamError(ccxt.NetworkError):
@@ -422,15 +430,38 @@ class MexcAdapter:
         async for tk, rx in self._supervise(symbol, "ticker", lambda ws: ws.watch_ticker(symbol)):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
-            yield {**parse_book_ticker(tk, last, stats.get("volume")), "rx": rx}
+            record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))
+            if record is not None:
+                yield {**record, "rx": rx}
 
     async def stream_trades(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Trade records ``{ts, price, amount, side, rx}``, one per trade, exchange time."""
+        async for batch in self.stream_trade_batches(symbol):
+            for trade in batch:
+                yield trade
+
+    async def stream_trade_batches(self, symbol: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Trade records as they arrive together (one MEXC push aggregates up to 100 ms), so a
+        consumer can update once per push rather than once per trade."""
         await self.instrument(symbol)
         async for batch, rx in self._supervise(symbol, "trades", lambda ws: ws.watch_trades(symbol)):
-            for trade in parse_trades(batch):
-                self._last_trade[symbol] = trade["price"]
-                yield {**trade, "rx": rx}
+            trades = self._parsed(symbol, "trades", parse_trades, batch)
+            if trades:
+                self._last_trade[symbol] = trades[-1]["price"]
+                yield [{**trade, "rx": rx} for trade in trades]
+
+    def _parsed(self, symbol: str, channel: str, parse: Callable[..., T], *args: Any) -> T | None:
+        """``parse(*args)``, or None for a payload without the fields a record needs (e.g. a
+        one-sided book, an empty deals push): counted as dropped ``malformed`` and skipped —
+        one bad push must not end the stream."""
+        try:
+            return parse(*args)
+        except MalformedPayload as exc:
+            self.counters[(f"{symbol} {channel}", "malformed")] += 1
+            if self.listener is not None:
+                self.listener.on_drop(symbol, channel, "malformed")
+            log.warning("%s %s: payload skipped: %s", symbol, channel, exc)
+            return None
 
     async def stream_swap_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Funding/open-interest records of ``symbol``'s perpetual (see ``parse_swap_ticker``).
@@ -442,7 +473,9 @@ class MexcAdapter:
             raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
         perp = inst.perp_symbol
         async for tk, rx in self._supervise(symbol, "swap", lambda ws: ws.watch_ticker(perp)):
-            yield {**parse_swap_ticker(tk, inst.contract_size), "rx": rx}
+            record = self._parsed(symbol, "swap", parse_swap_ticker, tk, inst.contract_size)
+            if record is not None:
+                yield {**record, "rx": rx}
 
     def _fresh_stats(self, symbol: str) -> dict:
         """Cached 24 h stats; schedules a background refresh when older than ``stats_ttl``."""
@@ -479,5 +512,5 @@ class MexcAdapter:
         clients = [ws for ws, _ in self._shards.values()] + ([self._rest] if self._rest else [])
         self._shards.clear()
         self._rest = None
-        for client in clients:
-            await client.close()
+        # concurrently: ccxt's close() sleeps 0.25 s per client, and there is one per shard
+        await asyncio.gather(*(client.close() for client in clients))

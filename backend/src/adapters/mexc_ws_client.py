@@ -30,6 +30,7 @@ from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.client import Client
 
 from . import mexc_fast_path as fast
+from .mexc_subscriptions import SubscriptionRejected, message_hash, rejected_channels
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,33 @@ class MexcWsClient(ccxt_pro.mexc):
     def handle_message(self, client: Client, message: Any) -> None:
         if self.fast_path and isinstance(message, bytes | bytearray) and self._handle_fast(client, message):
             return
+        if self._handle_rejection(client, message):
+            return
         super().handle_message(client, message)
+
+    def _handle_rejection(self, client: Client, message: Any) -> bool:
+        """Turn MEXC's "Not Subscribed successfully!" into an error on the waiting watch.
+
+        ccxt ignores the refusal and its ``watch_*`` waits forever; here the refused channel is
+        forgotten (so the next watch subscribes again) and its future rejected with
+        :class:`SubscriptionRejected`, which the adapter's supervisor retries and counts.
+        """
+        refusal = rejected_channels(message)
+        if refusal is None:
+            return False
+        channels, reason = refusal
+        timeframes = {v: k for k, v in self.safe_dict(self.options, "timeframes", {}).items()}
+        for channel in channels:
+            client.subscriptions.pop(channel, None)
+            hash_ = message_hash(channel, self._symbol_of, timeframes)
+            log.warning("%s: MEXC refused subscription %s: %s", client.url, channel, reason)
+            if hash_ is not None:
+                client.reject(SubscriptionRejected(f"MEXC refused {channel}: {reason}"), hash_)
+        return True
+
+    def _symbol_of(self, market_id: str) -> str | None:
+        market = (self.markets_by_id or {}).get(market_id)
+        return market[0]["symbol"] if market else None
 
     def _fast_path_applies(self) -> bool:
         """The fast decoder mirrors ccxt's defaults: float numbers and reduced fees."""

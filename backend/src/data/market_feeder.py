@@ -132,22 +132,21 @@ class MarketFeeder:
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
         async with asyncio.TaskGroup() as group:
             group.create_task(self._pump(state, on_md, "ticker", self.adapter.stream_ticker(symbol)))
-            group.create_task(self._pump(state, on_md, "trades", self.adapter.stream_trades(symbol)))
+            group.create_task(self._pump(state, on_md, "trades", self.adapter.stream_trade_batches(symbol)))
             if has_perp:
                 group.create_task(self._pump(state, on_md, "swap", self.adapter.stream_swap_ticker(symbol)))
 
     async def _pump(
-        self, state: SymbolState, on_md: MdCallback, channel: str, records: AsyncIterator[dict[str, Any]]
+        self, state: SymbolState, on_md: MdCallback, channel: str, records: AsyncIterator[Any]
     ) -> None:
-        """Apply one stream's records to the state; count each; deliver an md per record."""
+        """Apply one stream's records (trades: one batch per push) to the state; count each;
+        deliver one md per record or batch."""
         health = self.feed_health.channel(state.symbol, channel)
-        apply = {
-            "ticker": state.apply_ticker,
-            "trades": lambda t: state.apply_trades((t,)),
-            "swap": state.apply_swap,
-        }[channel]
+        apply = {"ticker": state.apply_ticker, "trades": state.apply_trades, "swap": state.apply_swap}[
+            channel
+        ]
         async for record in records:
-            health.on_receive()
+            health.on_receive(len(record) if channel == "trades" else 1)
             if not apply(record):
                 health.on_drop("stale")
                 continue
@@ -160,7 +159,8 @@ class MarketFeeder:
                 health.on_data(self.clock())
                 continue
             md = state.to_md(self.texts.texts_for(state.symbol) if self.texts is not None else [])
-            health.on_data(self.clock(), time.perf_counter() - record["rx"] if "rx" in record else None)
+            rx = record[-1].get("rx") if channel == "trades" else record.get("rx")
+            health.on_data(self.clock(), time.perf_counter() - rx if rx else None)
             await self._deliver(md, on_md, health)
 
     async def _deliver(self, md: dict[str, Any], on_md: MdCallback, health: ChannelHealth) -> None:
@@ -181,6 +181,12 @@ class MarketFeeder:
         now_minute = self.adapter.clock.now_ms() // MINUTE_MS * MINUTE_MS
         self._backfill[symbol] = (first, max(last, now_minute))
         log.info("%s: trades disconnected (%s); bars from %d will be backfilled", symbol, reason, first)
+
+    def on_drop(self, symbol: str, channel: str, reason: str) -> None:
+        """Adapter callback: a payload of ``symbol`` was unusable and skipped."""
+        health = self.feed_health.channel(symbol, channel)
+        health.on_receive()
+        health.on_drop(reason)
 
     def _maybe_backfill(self, state: SymbolState) -> None:
         """Once the outage's last minute has closed, fetch the exchange's bars for it."""

@@ -52,6 +52,8 @@ def parse_schedule(text: str, run_s: float) -> list[FaultEvent]:
         for_s = parse_duration(length) if length else (30.0 if kind in EXCHANGE_OUTAGES else 0.0)
         if sep == "/":
             every = parse_duration(when)
+            if every <= 0:
+                raise ValueError(f"bad fault {item!r}: the repeat interval must be positive")
             events += [FaultEvent(k * every, kind, for_s) for k in range(1, int(run_s // every) + 1)]
         else:
             events.append(FaultEvent(parse_duration(when), kind, for_s))
@@ -59,10 +61,16 @@ def parse_schedule(text: str, run_s: float) -> list[FaultEvent]:
 
 
 def default_schedule(run_s: float) -> str:
-    """The Epic's acceptance run, scaled to ``run_s``: a TCP drop every sixth of the run, one
-    clean close, one silent-but-ponging episode (20 s), one 30 s refusal of connections."""
-    drops = f"drop/{run_s / 6:.0f}s"
-    return f"{drops},close@{run_s * 0.4:.0f}s,silence@{run_s * 0.57:.0f}s:20s,refuse@{run_s * 0.73:.0f}s:30s"
+    """The Epic's acceptance run, scaled to ``run_s``: the run is cut into six slots with a TCP
+    drop in the middle of each (every 5 min in a 30 min run), one clean close, one
+    silent-but-ponging episode (20 s) and one 30 s refusal of connections, each placed between
+    two drops so that faults never overlap (outages shrink to fit very short runs)."""
+    slot = run_s / 6
+    events = [f"drop@{(k + 0.5) * slot:.3f}s" for k in range(6)]
+    events.append(f"close@{1.8 * slot:.3f}s")
+    events.append(f"silence@{2.7 * slot:.3f}s:{min(20.0, 0.25 * slot):.3f}s")
+    events.append(f"refuse@{4.6 * slot:.3f}s:{min(30.0, 0.3 * slot):.3f}s")
+    return ",".join(events)
 
 
 def overlap(gap: tuple[float, float], windows: list[tuple[float, float]]) -> float:
