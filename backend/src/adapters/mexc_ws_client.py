@@ -109,7 +109,10 @@ class MexcWsClient(ccxt_pro.mexc):
         if refusal is None:
             return False
         channels, reason = refusal
-        timeframes = {v: k for k, v in self.safe_dict(self.options, "timeframes", {}).items()}
+        # options['timeframes'] mixes the websocket ids ('1m': 'Min1') with REST's per-type dicts
+        timeframes = {
+            v: k for k, v in self.safe_dict(self.options, "timeframes", {}).items() if isinstance(v, str)
+        }
         for channel in channels:
             client.subscriptions.pop(channel, None)
             hash_ = message_hash(channel, self._symbol_of, timeframes)

@@ -18,6 +18,7 @@ import pytest_asyncio
 from backend.src.adapters import mexc_ccxt
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.data.market_feeder import MarketFeeder
+from backend.src.data.md_mapping import SymbolState
 from backend.src.engine.engine import MD, Engine
 from backend.src.engine.manager import EngineManager
 from backend.src.sim.market_model import SimMarket
@@ -147,6 +148,8 @@ async def test_connections_are_rotated_without_a_gap_and_the_listener_is_told(
     try:
         await ticks.wait_for(1)
         await asyncio.sleep(2.0)
+        adapter.max_connection_age = float("inf")  # no rotation left half-done when we stop
+        await ticks.wait_for(len(ticks.records) + 1)
     finally:
         await ticks.stop()
     await wait_until(lambda: len(sim.recorder.open_connections("/ws")) == 1, 1.0)  # grace is over
@@ -192,10 +195,12 @@ async def test_closing_the_adapter_during_the_grace_closes_the_rotated_out_conne
     ticks = Collector(adapter.stream_ticker("BTC/USDT"))
     try:
         await wait_until(lambda: adapter.counters[("BTC/USDT ws", "rotation")] >= 1, 2.0)
+        adapter.max_connection_age = float("inf")
         await ticks.wait_for(len(ticks.records) + 1)  # on the new connection
     finally:
         await ticks.stop()
-    assert len(sim.recorder.open_connections("/ws")) == 2  # the old one is in its grace
+    rotations = adapter.counters[("BTC/USDT ws", "rotation")]
+    assert len(sim.recorder.open_connections("/ws")) == rotations + 1  # old ones are in their grace
     await adapter.close()
     await wait_until(lambda: not sim.recorder.open_connections("/ws"), 1.0)
 
@@ -237,30 +242,35 @@ async def test_slow_engine_drops_oldest_md_and_never_slows_the_feeder(
     feeder = MarketFeeder(symbols, adapter=make_adapter(symbols))
     manager = EngineManager(symbols, feeder=feeder, engine_factory=SlowEngine, queue_size=5)
 
-    def pace() -> tuple[int, int, dict[str, int], dict[str, int]]:
-        """(md delivered by the feeder, md consumed by engines, book tickers sent, received)."""
-        consumed = sum(e.md_stats["delivered"] for e in manager.engines.values())
-        sent = {s: sim.recorder.book_tickers_sent[s.replace("/", "")] for s in symbols}
-        received = {s: feeder.feed_health.channel(s, "ticker").received for s in symbols}
-        return sum(feeder.delivered.values()), consumed, sent, received
+    def pace() -> dict[str, int]:
+        """Running totals: md the feeder delivered, md the engines consumed and dropped, book
+        tickers the exchange sent and the feeder received."""
+        engines = [e.md_stats for e in manager.engines.values()]
+        return {
+            "delivered": sum(feeder.delivered.values()),
+            "consumed": sum(int(e["delivered"]) for e in engines),
+            "dropped": sum(int(e["dropped_queue_full"]) for e in engines),
+            "sent": sum(sim.recorder.book_tickers_sent[s.replace("/", "")] for s in symbols),
+            "received": sum(feeder.feed_health.channel(s, "ticker").received for s in symbols),
+        }
 
     await manager.start()
     try:
         await wait_until(lambda: all(e.dropped > 0 for e in manager.engines.values()), 10.0)
-        delivered0, consumed0, sent0, received0 = pace()
+        before = pace()
         await asyncio.sleep(1.0)
-        delivered1, consumed1, sent1, received1 = pace()
+        after = pace()
         lag_ms = {s: sim.clock.now_ms() - feeder.states[s].ts for s in symbols}
     finally:
         await manager.stop()
-    assert consumed1 - consumed0 <= 2 * (1.0 / 0.05 + 2)  # two engines at 50 ms per md
-    assert delivered1 - delivered0 > 2 * (consumed1 - consumed0)  # the feeder does not wait
-    for s in symbols:  # every book ticker the exchange sent was taken in, at once
-        assert received1[s] - received0[s] >= sent1[s] - sent0[s] - 2, s
-        assert lag_ms[s] < 500, lag_ms
+    window = {key: after[key] - before[key] for key in after}
+    assert window["received"] >= window["sent"] - 2, window  # every book ticker taken in at once ...
+    assert window["delivered"] >= window["received"], window  # ... and passed on as an md
+    assert all(lag < 500 for lag in lag_ms.values()), lag_ms  # md are as new as the exchange's data
+    assert window["consumed"] <= 2 * (1.0 / 0.05 + 2), window  # two engines at 50 ms per md ...
+    assert window["dropped"] > 0, window  # ... so they shed the oldest md, and count it
     stats = manager.stats()
     for engine in manager.engines.values():
-        assert engine.dropped > 0
         assert_accounting(engine)  # received == delivered + dropped_queue_full + queued
     received = sum(e["received"] for e in stats["engines"].values())
     assert sum(feeder.delivered.values()) == received + stats["unrouted"]
@@ -331,6 +341,26 @@ async def close_current_minute(sim: MexcSimulator, adapter: MexcAdapter) -> None
     await adapter.fetch_time(samples=7)  # a fresh median: the whole window after the jump
 
 
+def exchange_bar(sim: MexcSimulator, symbol: str, minute: int) -> list[float] | None:
+    """The simulator's 1 m bar as ``[open_ms, o, h, l, c, v]`` in prices and base units."""
+    bar = sim.model.bar(symbol, minute)
+    if bar is None:
+        return None
+    scale = sim.model.get(symbol)
+    p, q = scale.price_scale, scale.qty_scale
+    return [minute, bar.open / p, bar.high / p, bar.low / p, bar.close / p, bar.volume / q]
+
+
+def bars_unlike_the_exchange(sim: MexcSimulator, state: SymbolState, since: int) -> dict[int, Any]:
+    """Closed bars from minute ``since`` on that differ from the exchange's: ``{minute: (ours, theirs)}``."""
+    pairs = {int(b[0]): (list(b), exchange_bar(sim, state.symbol, int(b[0]))) for b in state.bars.closed}
+    return {
+        m: (ours, theirs)
+        for m, (ours, theirs) in pairs.items()
+        if m >= since and (theirs is None or ours != pytest.approx(theirs))
+    }
+
+
 @pytest.mark.asyncio
 async def test_refused_connections_recover_fast_and_bars_stay_gapless(
     sim: MexcSimulator, make_adapter
@@ -341,6 +371,7 @@ async def test_refused_connections_recover_fast_and_bars_stay_gapless(
     async with running(feeder, mds):
         state = feeder.states["BTC/USDT"]
         await wait_until(lambda: state.bars.forming is not None, 5.0)
+        outage_minute = int(state.bars.forming[0])
         refused_at = time.monotonic()
         sim.faults.refuse_connections(3.0)
         accepting_at = refused_at + 3.0
@@ -348,7 +379,8 @@ async def test_refused_connections_recover_fast_and_bars_stay_gapless(
         recovery = mds.between(accepting_at, float("inf"))[0] - accepting_at
         silent = mds.between(refused_at + 0.5, accepting_at)
         await close_current_minute(sim, adapter)
-        await wait_until(lambda: feeder.backfilled["BTC/USDT"] >= 1, 10.0)
+        await wait_until(lambda: (state.bars.last_closed_open or 0) >= outage_minute, 5.0)
+        await wait_until(lambda: not bars_unlike_the_exchange(sim, state, outage_minute), 10.0)  # backfilled
         ticker = feeder.health()["symbols"]["BTC/USDT"]["channels"]["ticker"]
     assert not silent  # the outage was real
     assert recovery < 2.0
@@ -357,12 +389,27 @@ async def test_refused_connections_recover_fast_and_bars_stay_gapless(
     assert all(b - a == MIN for a, b in itertools.pairwise(opens))  # no missing minute
     invented = {m for m in state.bars.synthetic if sim.model.bar("BTC/USDT", m) is not None}
     assert not invented  # no forward-filled bar for a minute the exchange has
-    scale = sim.model.get("BTC/USDT")
-    for bar in list(state.bars.closed)[-3:]:  # the outage's minute is the exchange's bar, exactly
-        exchange = sim.model.bar("BTC/USDT", int(bar[0]))
-        assert exchange is not None
-        assert bar[4] == pytest.approx(exchange.close / scale.price_scale)
-        assert bar[5] == pytest.approx(exchange.volume / scale.qty_scale)
+
+
+@pytest.mark.asyncio
+async def test_the_minute_forming_at_startup_becomes_the_exchanges_bar(
+    sim: MexcSimulator, make_adapter
+) -> None:
+    """Bootstrap takes the closed bars; the minute then forming is built from the trades seen
+    since the stream started, which misses its earlier trades: once it closes, the exchange's
+    bar must replace it, as after an outage."""
+    adapter: MexcAdapter = make_adapter()
+    feeder = MarketFeeder(["BTC/USDT"], adapter=adapter)
+    async with running(feeder, []):
+        state = feeder.states["BTC/USDT"]
+        assert state.bars.last_closed_open is not None
+        startup_minute = state.bars.last_closed_open + MIN
+        await close_current_minute(sim, adapter)
+        await wait_until(lambda: (state.bars.last_closed_open or 0) >= startup_minute, 5.0)
+        try:
+            await wait_until(lambda: not bars_unlike_the_exchange(sim, state, startup_minute), 3.0)
+        except TimeoutError:
+            pytest.fail(f"bars unlike the exchange's: {bars_unlike_the_exchange(sim, state, startup_minute)}")
 
 
 # ---- refused subscriptions -----------------------------------------------------------------
