@@ -83,6 +83,10 @@ class StreamListener(Protocol):
     def on_drop(self, symbol: str, channel: str, reason: str) -> None: ...
 
 
+class ConnectionRotated(ccxt.NetworkError):
+    """A watch was waiting on a connection we retired; retried on the new one at once."""
+
+
 class StaleStreamError(ccxt.NetworkError):
     """Our watchdog's verdict on a connection that stopped delivering (pings may still work)."""
 
@@ -103,6 +107,7 @@ class MexcAdapter:
         listener: StreamListener | None = None,
         max_connection_age: float = MAX_CONNECTION_AGE,
         clock_warn_ms: float = 1000.0,
+        ccxt_config: dict[str, Any] | None = None,
     ) -> None:
         self.symbols = list(symbols)
         self.rate_limit = rate_limit
@@ -115,6 +120,8 @@ class MexcAdapter:
         self.listener = listener
         self.max_connection_age = max_connection_age
         self.clock_warn_ms = clock_warn_ms
+        #: extra ccxt constructor config, deep-merged by ccxt (e.g. ``{"streaming": {"keepAlive": 8000}}``).
+        self.ccxt_config = ccxt_config or {}
         self.clock = ClockSync()
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
@@ -123,6 +130,10 @@ class MexcAdapter:
         #: one websocket client per shard of SYMBOLS_PER_CONNECTION symbols: (client, created at).
         self._shards: dict[int, tuple[MexcWsClient, float]] = {}
         self._shard_of: dict[str, int] = {}
+        #: (symbol, channel) → streams running: who is told about a rotation.
+        self._active: Counter[tuple[str, str]] = Counter()
+        #: rotated-out clients still open during their grace period.
+        self._retiring: set[MexcWsClient] = set()
         self._instruments: InstrumentProvider | None = None
         self._markets_lock = asyncio.Lock()
         self._last_trade: dict[str, float] = {}
@@ -132,7 +143,7 @@ class MexcAdapter:
 
     # ------------------------------------------------------------------ clients
     def _ccxt_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"enableRateLimit": self.rate_limit}
+        config: dict[str, Any] = {**self.ccxt_config, "enableRateLimit": self.rate_limit}
         if self.urls:
             config["urls"] = {"api": self.urls}
         return config
@@ -184,16 +195,22 @@ class MexcAdapter:
         for symbol, index in self._shard_of.items():
             if index == shard:
                 self.counters[(f"{symbol} ws", "rotation")] += 1
-                if self.listener is not None:
-                    for channel in ("ticker", "trades", "swap"):
-                        self.listener.on_disconnect(symbol, channel, "rotation")
+                for sym, channel in [k for k, n in self._active.items() if n and k[0] == symbol]:
+                    self._disconnected(sym, channel, "rotation")
+        self._retiring.add(old)
         self._spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}")
         return entry
 
-    @staticmethod
-    async def _close_later(client: MexcWsClient, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await client.close()
+    async def _close_later(self, client: MexcWsClient, delay: float) -> None:
+        """Retire a rotated-out client: a watch still waiting on it gets a retryable error
+        (``ccxt``'s own close would cancel it, killing the stream) and moves to the new one."""
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            for connection in list(client.clients.values()):
+                connection.reject(ConnectionRotated("connection rotated before MEXC's 24 h limit"))
+            self._retiring.discard(client)
+            await client.close()
 
     async def instruments(self) -> InstrumentProvider:
         """Load markets once (retrying transient failures) and index them."""
@@ -373,6 +390,16 @@ class MexcAdapter:
         is silently dead (MEXC can keep answering pings while sending nothing); the shared
         connection is then reset so *every* stream on it reconnects and re-subscribes.
         """
+        self._active[(symbol, channel)] += 1
+        try:
+            async for item in self._supervise_loop(symbol, channel, watch):
+                yield item
+        finally:
+            self._active[(symbol, channel)] -= 1
+
+    async def _supervise_loop(
+        self, symbol: str, channel: str, watch: Callable[[MexcWsClient], Awaitable[T]]
+    ) -> AsyncIterator[tuple[T, float]]:
         name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
         backoff = self.backoff_factory()
         stale_after = self.stale_after.get(channel)
@@ -509,7 +536,8 @@ class MexcAdapter:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
-        clients = [ws for ws, _ in self._shards.values()] + ([self._rest] if self._rest else [])
+        clients = [ws for ws, _ in self._shards.values()] + list(self._retiring)
+        clients += [self._rest] if self._rest else []
         self._shards.clear()
         self._rest = None
         # concurrently: ccxt's close() sleeps 0.25 s per client, and there is one per shard

@@ -128,6 +128,7 @@ class MarketFeeder:
         """Stream market data for a single symbol until cancelled or a stream fails for good."""
         state, has_perp = await self._bootstrap_state(symbol)
         self.states[symbol] = state
+        self._schedule_backfill(state)  # the minute forming now is only partly ours
         self.feed_health.freshness(symbol).start(self.clock())
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
         async with asyncio.TaskGroup() as group:
@@ -175,12 +176,19 @@ class MarketFeeder:
         """Adapter callback: a stream of ``symbol`` lost its connection (or was reset)."""
         self.feed_health.channel(symbol, channel).on_disconnect(self.clock())
         state = self.states.get(symbol)
-        if channel != "trades" or state is None or state.bars.last_closed_open is None:
+        if channel == "trades" and state is not None:
+            self._schedule_backfill(state)
+            log.info("%s: trades disconnected (%s); the outage's bars will be backfilled", symbol, reason)
+
+    def _schedule_backfill(self, state: SymbolState) -> None:
+        """The bars from the last trusted one up to the current minute will be replaced by the
+        exchange's once that minute closes: trades before our stream (re)started are missing
+        from them — after a disconnect, and for the minute that was forming at bootstrap."""
+        if state.bars.last_closed_open is None:
             return
-        first, last = self._backfill.get(symbol, (state.bars.last_closed_open + MINUTE_MS, 0))
+        first, last = self._backfill.get(state.symbol, (state.bars.last_closed_open + MINUTE_MS, 0))
         now_minute = self.adapter.clock.now_ms() // MINUTE_MS * MINUTE_MS
-        self._backfill[symbol] = (first, max(last, now_minute))
-        log.info("%s: trades disconnected (%s); bars from %d will be backfilled", symbol, reason, first)
+        self._backfill[state.symbol] = (first, max(last, now_minute))
 
     def on_drop(self, symbol: str, channel: str, reason: str) -> None:
         """Adapter callback: a payload of ``symbol`` was unusable and skipped."""
