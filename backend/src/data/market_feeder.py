@@ -103,7 +103,7 @@ class MarketFeeder:
         The adapter already retries each REST call a few times; past that an outage is the
         feed's problem to ride out, not a reason to drop the symbol.
         """
-        backoff = Backoff()
+        backoff = getattr(self.adapter, "backoff_factory", Backoff)()
         while True:
             try:
                 inst = await self.adapter.instrument(symbol)
