@@ -27,7 +27,6 @@ that produced it arrived, so consumers can measure parse latency (receive → md
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ from typing import Any, Protocol, TypeVar
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from ..tasks import TaskSet
 from . import mexc_klines as klines
 from .backoff import Backoff, is_rate_limit, is_transient
 from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError
@@ -138,7 +138,7 @@ class MexcAdapter:
         self._markets_lock = asyncio.Lock()
         self._last_trade: dict[str, float] = {}
         self._stats24: dict[str, tuple[float, dict]] = {}
-        self._background: set[asyncio.Task] = set()
+        self._background = TaskSet()
         self._closed = False
 
     # ------------------------------------------------------------------ clients
@@ -198,7 +198,7 @@ class MexcAdapter:
                 for sym, channel in [k for k, n in self._active.items() if n and k[0] == symbol]:
                     self._disconnected(sym, channel, "rotation")
         self._retiring.add(old)
-        self._spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}")
+        self._background.spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}")
         return entry
 
     async def _close_later(self, client: MexcWsClient, delay: float) -> None:
@@ -508,16 +508,9 @@ class MexcAdapter:
         """Cached 24 h stats; schedules a background refresh when older than ``stats_ttl``."""
         fetched_at, stats = self._stats24.get(symbol, (None, {}))
         stale = fetched_at is None or time.monotonic() - fetched_at > self.stats_ttl
-        if stale and not any(t.get_name() == f"stats:{symbol}" for t in self._background):
-            self._spawn(self._refresh_stats(symbol), f"stats:{symbol}")
+        if stale and not self._background.running(f"stats:{symbol}"):
+            self._background.spawn(self._refresh_stats(symbol), f"stats:{symbol}")
         return stats
-
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        """Run ``coro`` in the background; cancelled and awaited by :meth:`close`."""
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _refresh_stats(self, symbol: str) -> None:
         try:
@@ -532,10 +525,7 @@ class MexcAdapter:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._background):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.cancel_all()
         clients = [ws for ws, _ in self._shards.values()] + list(self._retiring)
         clients += [self._rest] if self._rest else []
         self._shards.clear()

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from ..adapters.backoff import Backoff, is_transient
 from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
+from ..tasks import TaskSet
 from .gap_filler import fill_minute_bars
 from .health import ChannelHealth, FeedHealth
 from .live_bars import MINUTE_MS, LiveBars
@@ -88,7 +89,7 @@ class MarketFeeder:
         self._backfill: dict[str, tuple[int, int]] = {}
         self._on_md: MdCallback | None = None
         self._tasks: dict[str, asyncio.Task] = {}
-        self._background: set[asyncio.Task] = set()
+        self._background = TaskSet()
         self._closed = False
 
     # ------------------------------------------------------------------ bootstrap
@@ -202,10 +203,10 @@ class MarketFeeder:
         closed = state.bars.last_closed_open
         if pending is None or closed is None or closed < pending[1]:
             return
-        if any(t.get_name() == f"backfill:{state.symbol}" for t in self._background):
+        if self._background.running(f"backfill:{state.symbol}"):
             return
         del self._backfill[state.symbol]
-        self._spawn(self._run_backfill(state, *pending), f"backfill:{state.symbol}")
+        self._background.spawn(self._run_backfill(state, *pending), f"backfill:{state.symbol}")
 
     async def _run_backfill(self, state: SymbolState, first: int, last: int) -> None:
         """Merge the exchange's bars for ``first..last`` — only as far as the exchange has
@@ -228,12 +229,6 @@ class MarketFeeder:
         changed = state.bars.merge_exchange_bars(bars, first, through)
         self.backfilled[state.symbol] += changed
         log.info("%s: backfilled %d bars (%d changed) after an outage", state.symbol, len(bars), changed)
-
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------ monitor
     async def _monitor(self, on_md: MdCallback) -> None:
@@ -285,7 +280,7 @@ class MarketFeeder:
             self._tasks[inst.symbol] = asyncio.create_task(
                 self.stream_symbol(inst.symbol, on_md), name=f"feed:{inst.symbol}"
             )
-        self._spawn(self._monitor(on_md), "feed-monitor")
+        self._background.spawn(self._monitor(on_md), "feed-monitor")
         try:
             await self._supervise_symbols()
         finally:
