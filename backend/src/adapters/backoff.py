@@ -7,12 +7,13 @@ spreads them out. The ceiling doubles per consecutive failure from ``base`` up t
 exchange becoming reachable again: a 30 s cap (ccxt's own dial backoff) would break it.
 
 The state is pure (clock and random source injected) so the policy is unit-testable without
-sleeping; :meth:`Backoff.sleep` is the only I/O.
+sleeping; :func:`log_and_sleep` is the only I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -81,8 +82,16 @@ class Backoff:
             self.attempts = 0
             self._last_failure = None
 
-    async def sleep(self, floor: float = 0.0) -> float:
-        """Wait for the next delay; returns the delay slept, for logging and counting."""
-        delay = self.next_delay(floor)
-        await asyncio.sleep(delay)
-        return delay
+
+async def log_and_sleep(
+    backoff: Backoff, logger: logging.Logger, what: str, exc: BaseException, floor: float = 0.0
+) -> float:
+    """Record a failure of ``what``, log it with the coming delay, and wait that delay.
+
+    The one retry step shared by REST calls, streams and the feeder's bootstrap, so every
+    retry is logged the same way; returns the delay slept.
+    """
+    delay = backoff.next_delay(floor)
+    logger.warning("%s: %s: %s — retry %d in %.2fs", what, type(exc).__name__, exc, backoff.attempts, delay)
+    await asyncio.sleep(delay)
+    return delay

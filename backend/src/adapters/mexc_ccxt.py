@@ -38,7 +38,7 @@ import ccxt.async_support as ccxt_async
 
 from ..tasks import TaskSet
 from . import mexc_klines as klines
-from .backoff import Backoff, is_rate_limit, is_transient
+from .backoff import Backoff, is_rate_limit, is_transient, log_and_sleep
 from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError
 from .mexc_parsing import (
     MalformedPayload,
@@ -151,8 +151,7 @@ class MexcAdapter:
     @property
     def rest(self) -> ccxt_async.mexc:
         """The REST client, created on first use (constructing the adapter does no I/O)."""
-        if self._closed:
-            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
+        self._ensure_open()
         if self._rest is None:
             self._rest = ccxt_async.mexc(self._ccxt_config())
         return self._rest
@@ -165,17 +164,22 @@ class MexcAdapter:
         ``SYMBOLS_PER_CONNECTION`` symbols (two spot subscriptions each). A client older than
         ``max_connection_age`` is rotated before MEXC's 24 h cut (see :meth:`_rotate`).
         """
-        if self._closed:
-            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
-        await self.instruments()
+        self._ensure_open()
         key = symbol if symbol is not None else (self.symbols[0] if self.symbols else "")
         shard = self._shard_of.setdefault(key, len(self._shard_of) // SYMBOLS_PER_CONNECTION)
-        entry = self._shards.get(shard)  # checked after the await: concurrent callers share it
-        if entry is None:
-            entry = self._shards[shard] = (self._new_ws_client(), time.monotonic())
-        elif time.monotonic() - entry[1] > self.max_connection_age:
+        entry = self._shards.get(shard)
+        if entry is None:  # first use only: every stream calls this once per message
+            await self.instruments()
+            entry = self._shards.get(shard)  # again after the await: concurrent callers share one
+            if entry is None:
+                entry = self._shards[shard] = (self._new_ws_client(), time.monotonic())
+        if time.monotonic() - entry[1] > self.max_connection_age:
             entry = self._rotate(shard)
         return entry[0]
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
 
     def _new_ws_client(self) -> MexcWsClient:
         client = MexcWsClient(self._ccxt_config())
@@ -262,19 +266,11 @@ class MexcAdapter:
                     raise
                 floor = self._retry_after_s() if is_rate_limit(exc) else 0.0
                 self.counters[(op, f"retry.{type(exc).__name__}")] += 1
-                delay = await self._log_and_sleep(backoff, op, exc, floor)
-                log.debug("%s: retried after %.2fs", op, delay)
+                await log_and_sleep(backoff, log, op, exc, floor)
             else:
                 backoff.success()
                 return result
         raise AssertionError("unreachable")  # the loop returns or raises
-
-    @staticmethod
-    async def _log_and_sleep(backoff: Backoff, what: str, exc: BaseException, floor: float = 0.0) -> float:
-        delay = backoff.next_delay(floor)
-        log.warning("%s: %s: %s — retry %d in %.2fs", what, type(exc).__name__, exc, backoff.attempts, delay)
-        await asyncio.sleep(delay)
-        return delay
 
     # ------------------------------------------------------------------ REST
     async def fetch_time(self, samples: int = 3) -> int:
@@ -414,7 +410,7 @@ class MexcAdapter:
                 self.counters[(name, "stale")] += 1
                 self._disconnected(symbol, channel, f"no data for {stale_after:.0f}s")
                 self._reset_connection(ws, url_key, f"{name}: no data for {stale_after:.0f}s")
-                await self._log_and_sleep(backoff, name, StaleStreamError("silent stream"))
+                await log_and_sleep(backoff, log, name, StaleStreamError("silent stream"))
             except UnknownSymbolError:
                 raise
             except ccxt.BadSymbol as exc:
@@ -424,7 +420,7 @@ class MexcAdapter:
                     raise
                 self.counters[(name, f"retry.{type(exc).__name__}")] += 1
                 self._disconnected(symbol, channel, f"{type(exc).__name__}: {exc}")
-                await self._log_and_sleep(backoff, name, exc)
+                await log_and_sleep(backoff, log, name, exc)
                 # ccxt keeps its own dial backoff per URL (0.2 s doubling to 30 s) on top of
                 # ours: after a 30 s outage it would wait up to 30 s more and break the 10 s
                 # recovery target. Our backoff has just waited; the next dial goes out now.

@@ -21,7 +21,6 @@ the clock offset to MEXC is refreshed periodically.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -29,10 +28,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from ..adapters.backoff import Backoff, is_transient
+from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
-from ..tasks import TaskSet
+from ..tasks import TaskSet, cancel_and_wait
 from .gap_filler import fill_minute_bars
 from .health import ChannelHealth, FeedHealth
 from .live_bars import MINUTE_MS, LiveBars
@@ -118,11 +117,7 @@ class MarketFeeder:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                delay = backoff.next_delay()
-                log.warning(
-                    "%s: bootstrap failed (%s: %s); retrying in %.1fs", symbol, type(exc).__name__, exc, delay
-                )
-                await asyncio.sleep(delay)
+                await log_and_sleep(backoff, log, f"{symbol} bootstrap", exc)
 
     # ------------------------------------------------------------------ streaming
     async def stream_symbol(self, symbol: str, on_md: MdCallback) -> None:
@@ -306,11 +301,7 @@ class MarketFeeder:
             raise NoValidSymbolError(f"every symbol stopped: {self.failed}") from errors[0]
 
     async def _cancel_tasks(self) -> None:
-        tasks = [t for t in [*self._tasks.values(), *self._background] if not t.done()]
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([*self._tasks.values(), *self._background])
 
     def state(self) -> dict[str, Any]:
         """A plain snapshot: streaming symbols, failed symbols with reasons, md counts."""
