@@ -9,32 +9,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 
 class TaskSet:
-    """A set of named background tasks; a finished task leaves the set by itself."""
+    """Named background tasks; a finished task leaves the set by itself, and one that failed
+    is logged (nobody awaits a background task, so its error would otherwise vanish)."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start ``coro`` as task ``name``; names are unique (see :meth:`running`)."""
         task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[name] = task
+        task.add_done_callback(self._finished)
         return task
 
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        name = task.get_name()
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", name, exc_info=task.exception())
+
     def running(self, name: str) -> bool:
-        """Whether a task of that name is still running (used to avoid duplicates)."""
-        return any(t.get_name() == name for t in self._tasks)
+        """Whether a task of that name is still running (used to avoid duplicates); O(1), as it
+        is asked per message on hot paths."""
+        return name in self._tasks
 
     def __iter__(self) -> Iterator[asyncio.Task[Any]]:
-        return iter(list(self._tasks))
+        return iter(list(self._tasks.values()))
 
     async def cancel_all(self) -> None:
         """Cancel every task and wait for all of them to finish."""
-        await cancel_and_wait(list(self._tasks))
+        await cancel_and_wait(list(self._tasks.values()))
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:

@@ -39,7 +39,7 @@ import ccxt.async_support as ccxt_async
 from ..tasks import TaskSet
 from . import mexc_klines as klines
 from .backoff import Backoff, is_rate_limit, is_transient, log_and_sleep
-from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError
+from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError, perp_symbol_for
 from .mexc_parsing import (
     MalformedPayload,
     parse_24h_stats,
@@ -47,6 +47,7 @@ from .mexc_parsing import (
     parse_swap_ticker,
     parse_trades,
 )
+from .mexc_universe import Selection, UniverseSpec, select_universe
 from .mexc_ws_client import MexcWsClient
 from .time_sync import ClockSync
 
@@ -130,6 +131,11 @@ class MexcAdapter:
         #: one websocket client per shard of SYMBOLS_PER_CONNECTION symbols: (client, created at).
         self._shards: dict[int, tuple[MexcWsClient, float]] = {}
         self._shard_of: dict[str, int] = {}
+        #: shard → symbols assigned to it; a released symbol frees its slot for the next one.
+        self._shard_load: Counter[int] = Counter()
+        #: loop time before which no REST request goes out: set by a 429/418 for every caller,
+        #: so hundreds of concurrent bootstraps back off together instead of earning a ban.
+        self._rest_pause_until = 0.0
         #: (symbol, channel) → streams running: who is told about a rotation.
         self._active: Counter[tuple[str, str]] = Counter()
         #: rotated-out clients still open during their grace period.
@@ -166,7 +172,10 @@ class MexcAdapter:
         """
         self._ensure_open()
         key = symbol if symbol is not None else (self.symbols[0] if self.symbols else "")
-        shard = self._shard_of.setdefault(key, len(self._shard_of) // SYMBOLS_PER_CONNECTION)
+        shard = self._shard_of.get(key)
+        if shard is None:
+            shard = self._shard_of[key] = self._free_shard()
+            self._shard_load[shard] += 1
         entry = self._shards.get(shard)
         if entry is None:  # first use only: every stream calls this once per message
             await self.instruments()
@@ -176,6 +185,39 @@ class MexcAdapter:
         if time.monotonic() - entry[1] > self.max_connection_age:
             entry = self._rotate(shard)
         return entry[0]
+
+    def _free_shard(self) -> int:
+        """The lowest shard with a free slot: symbols added and released while running (market
+        reloads, lease hand-overs) fill the gaps instead of opening ever more connections."""
+        shard = 0
+        while self._shard_load[shard] >= SYMBOLS_PER_CONNECTION:
+            shard += 1
+        return shard
+
+    async def release(self, symbol: str) -> None:
+        """Stop MEXC's pushes for ``symbol`` (its streams must already be cancelled) and free its
+        connection slot. An unsubscribe that cannot be sent is logged and counted: the channel
+        then dies with its connection, since ccxt re-subscribes only channels still watched."""
+        shard = self._shard_of.pop(symbol, None)
+        self._last_trade.pop(symbol, None)
+        self._stats24.pop(symbol, None)
+        if shard is None:
+            return
+        self._shard_load[shard] -= 1
+        entry = self._shards.get(shard)
+        if entry is None:
+            return
+        client = entry[0]
+        perp = perp_symbol_for(symbol)  # if it has one: a delisted symbol has no Instrument any more
+        perp = perp if perp in (client.markets or {}) else None
+        calls = [(client.un_watch_ticker, symbol), (client.un_watch_trades, symbol)]
+        calls += [(client.un_watch_ticker, perp)] if perp else []
+        for unwatch, target in calls:
+            try:
+                await unwatch(target)
+            except Exception as exc:
+                self.counters[(f"{symbol} unsubscribe", f"error.{type(exc).__name__}")] += 1
+                log.warning("%s: unsubscribe from %s failed: %s", symbol, target, exc)
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -202,7 +244,7 @@ class MexcAdapter:
                 for sym, channel in [k for k, n in self._active.items() if n and k[0] == symbol]:
                     self._disconnected(sym, channel, "rotation")
         self._retiring.add(old)
-        self._background.spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}")
+        self._background.spawn(self._close_later(old, ROTATION_GRACE), f"close-rotated:{shard}:{id(old)}")
         return entry
 
     async def _close_later(self, client: MexcWsClient, delay: float) -> None:
@@ -228,10 +270,32 @@ class MexcAdapter:
         """Validated spot instrument; raises :class:`UnknownSymbolError` at once, never retried."""
         return (await self.instruments()).require_spot(symbol)
 
-    async def validate_symbols(self) -> tuple[list[Instrument], dict[str, UnknownSymbolError]]:
-        """Split ``self.symbols`` into valid instruments and per-symbol errors."""
+    async def reload_markets(self) -> InstrumentProvider:
+        """Load MEXC's markets afresh (listings, delistings, status changes) and hand them to
+        every websocket client, so a symbol listed since start can be streamed."""
+        async with self._markets_lock:
+            await self._retry("load_markets", self.rest.load_markets, True)
+            self._instruments = InstrumentProvider(self.rest.markets)
+            for client, _ in self._shards.values():
+                client.set_markets_from_exchange(self.rest)
+        return self._instruments
+
+    async def select_universe(self, spec: UniverseSpec) -> Selection:
+        """The symbols ``spec`` picks from freshly loaded markets (plus MEXC's 24 h tickers, one
+        request for all pairs, when it asks for a top N)."""
+        await self.reload_markets()
+        volumes = None
+        if spec.needs_volumes:
+            tickers = await self._retry("fetch_tickers", self.rest.fetch_tickers, None, {"type": "spot"})
+            volumes = {s: t.get("quoteVolume") for s, t in tickers.items()}
+        return select_universe(self.rest.markets, spec, volumes)
+
+    async def validate_symbols(
+        self, symbols: list[str] | None = None
+    ) -> tuple[list[Instrument], dict[str, UnknownSymbolError]]:
+        """Split ``symbols`` (default ``self.symbols``) into valid instruments and per-symbol errors."""
         valid, invalid = [], {}
-        for symbol in self.symbols:
+        for symbol in self.symbols if symbols is None else symbols:
             try:
                 valid.append(await self.instrument(symbol))
             except UnknownSymbolError as exc:
@@ -255,7 +319,11 @@ class MexcAdapter:
         non-transient ccxt error propagates unchanged.
         """
         backoff = self.backoff_factory()
+        loop = asyncio.get_running_loop()
         for attempt in range(1, self.rest_attempts + 1):
+            # a deadline other callers may push further while we sleep, not a one-shot event
+            while (pause := self._rest_pause_until - loop.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(pause)
             try:
                 result = await call(*args, **kwargs)
             except ccxt.BadSymbol as exc:
@@ -264,7 +332,10 @@ class MexcAdapter:
             except Exception as exc:
                 if not is_transient(exc) or attempt == self.rest_attempts:
                     raise
-                floor = self._retry_after_s() if is_rate_limit(exc) else 0.0
+                floor = 0.0
+                if is_rate_limit(exc):  # everyone waits, at least a second, Retry-After if longer
+                    floor = max(self._retry_after_s(), 1.0)
+                    self._rest_pause_until = max(self._rest_pause_until, loop.time() + floor)
                 self.counters[(op, f"retry.{type(exc).__name__}")] += 1
                 await log_and_sleep(backoff, log, op, exc, floor)
             else:

@@ -410,6 +410,9 @@ class FeedHealth:
         self.clock_offset_ms: float | None = None
         self._channels: dict[tuple[str, str], ChannelHealth] = {}
         self._freshness: dict[str, Freshness] = {}
+        #: channels of symbols no longer streamed (delisted, handed to another feeder): they
+        #: leave the per-symbol view and the uptime KPI, but their counts stay in the totals.
+        self._retired: list[ChannelHealth] = []
 
     def freshness(self, symbol: str, threshold_s: float | None = None) -> Freshness:
         """The symbol's freshness (created on demand); ``threshold_s`` overrides its threshold."""
@@ -436,18 +439,21 @@ class FeedHealth:
             if symbol is None or sym == symbol:
                 health.on_disconnect(now)
 
+    def retire(self, symbol: str) -> None:
+        """``symbol`` stopped streaming on purpose: drop it from the per-symbol view (so it is
+        neither stale nor down from now on) while its received/dropped counts and latencies
+        stay in the totals. Streaming it again later starts a fresh record."""
+        self._freshness.pop(symbol, None)
+        for key in [k for k in self._channels if k[0] == symbol]:
+            self._retired.append(self._channels.pop(key))
+
     @property
     def symbols(self) -> list[str]:
         return sorted({s for s, _ in list(self._channels)} | set(list(self._freshness)))
 
-    def _symbol_snapshot(self, symbol: str, now: float) -> dict[str, Any]:
+    def _symbol_snapshot(self, symbol: str, channels: dict[str, ChannelHealth], now: float) -> dict[str, Any]:
         fresh = self._freshness.get(symbol)
         started = fresh is not None and fresh.started_at is not None
-        channels = {
-            ch: health.snapshot(now)
-            for (sym, ch), health in sorted(list(self._channels.items()))
-            if sym == symbol
-        }
         return {
             "uptime_pct": 100.0 * fresh.uptime(now) if fresh is not None and started else None,
             "downtime_s": fresh.downtime(now) if fresh is not None else 0.0,
@@ -455,7 +461,7 @@ class FeedHealth:
             "stale": fresh.is_stale(now) if fresh is not None else False,
             "stale_after_s": fresh.threshold_s if fresh is not None else self.stale_after_s,
             "last_message_age_s": _age(now, fresh.last_data_at) if fresh is not None else None,
-            "channels": channels,
+            "channels": {ch: health.snapshot(now) for ch, health in sorted(channels.items())},
         }
 
     def snapshot(self, now: float) -> dict[str, Any]:
@@ -464,8 +470,11 @@ class FeedHealth:
         ``totals`` holds what the KPIs grade: the overall drop ratio, the merged latency
         summary, the worst symbol's uptime and the longest recovery (pending ones included).
         """
-        healths = list(self._channels.values())
-        symbols = {s: self._symbol_snapshot(s, now) for s in self.symbols}
+        by_symbol: dict[str, dict[str, ChannelHealth]] = {s: {} for s in self.symbols}
+        for (sym, ch), health in list(self._channels.items()):
+            by_symbol[sym][ch] = health
+        symbols = {s: self._symbol_snapshot(s, channels, now) for s, channels in by_symbol.items()}
+        healths = [*self._channels.values(), *self._retired]
         received = sum(h.received for h in healths)
         dropped = sum(h.dropped_total for h in healths)
         merged = LatencyHistogram()

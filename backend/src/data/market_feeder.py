@@ -6,6 +6,15 @@ swap-ticker streams concurrently. Every record updates the symbol's :class:`Symb
 once the state has a price and a two-sided book, one md dict is delivered (schema in
 ``md_mapping``).
 
+Many symbols: instead of a list, a :class:`UniverseSpec` ("every active USDT market", "only
+with a perpetual", "the top N by 24 h quote volume") is resolved at start and again every
+``reload_interval`` seconds, so listings and delistings are picked up while running. Symbols
+can also be added and removed at any time (:meth:`MarketFeeder.add_symbols`,
+:meth:`MarketFeeder.remove_symbols`; a bus node does so as it wins and loses leases). At most
+``bootstrap_concurrency`` symbols bootstrap at once (MEXC allows 500 requests per 10 s per
+endpoint; a 429 pauses every caller, see the adapter), and each symbol streams as soon as its
+own bootstrap is done; ``on_progress`` reports every finished bootstrap.
+
 Failure policy: one symbol failing never stops the others. Unknown or inactive symbols are
 found before any stream starts, logged once at ERROR, listed in :attr:`MarketFeeder.failed`
 and skipped; :meth:`run` raises only when no symbol is left.
@@ -25,12 +34,14 @@ import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
+from ..adapters.mexc_universe import Selection, UniverseSpec, changes
 from ..tasks import TaskSet, cancel_and_wait
 from .gap_filler import fill_minute_bars
 from .health import ChannelHealth, FeedHealth
@@ -52,6 +63,22 @@ class NoValidSymbolError(ValueError):
     """Raised by :meth:`MarketFeeder.run` when every configured symbol failed."""
 
 
+@dataclass
+class BootstrapProgress:
+    """Bootstraps asked for, finished (streaming) and failed; what a progress bar shows."""
+
+    total: int = 0
+    ready: int = 0
+    failed: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.ready + self.failed
+
+
+ProgressCallback = Callable[[BootstrapProgress, str], None]
+
+
 class MarketFeeder:
     """Feeds market data to trading engines via callback."""
 
@@ -67,9 +94,24 @@ class MarketFeeder:
         monitor_interval: float = 0.5,
         time_sync_interval: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        universe: UniverseSpec | None = None,
+        reload_interval: float = 3600.0,
+        bootstrap_concurrency: int = 8,
+        on_progress: ProgressCallback | None = None,
+        dynamic: bool = False,
     ) -> None:
-        self.symbols = list(symbols)
+        if bootstrap_concurrency < 1:
+            raise ValueError(f"bootstrap_concurrency must be at least 1, got {bootstrap_concurrency}")
+        #: the symbols streaming or about to (a universe fills it at start and on reloads).
+        self.symbols = list(dict.fromkeys(symbols))
         self.adapter = adapter if adapter is not None else MexcAdapter(self.symbols)
+        self.universe = universe
+        self.reload_interval = reload_interval
+        #: keep running with no symbol at all (a universe, or symbols added later by a bus node).
+        self.dynamic = dynamic or universe is not None
+        self.progress = BootstrapProgress()
+        self.on_progress = on_progress
+        self._bootstrap_slots = asyncio.Semaphore(bootstrap_concurrency)
         self.texts = texts
         self.bootstrap_limit = bootstrap_limit
         self.perpetuals = perpetuals
@@ -88,6 +130,9 @@ class MarketFeeder:
         self._backfill: dict[str, tuple[int, int]] = {}
         self._on_md: MdCallback | None = None
         self._tasks: dict[str, asyncio.Task] = {}
+        #: (symbol, task) of every symbol task that finished, for the supervisor.
+        self._finished: asyncio.Queue[tuple[str, asyncio.Task]] = asyncio.Queue()
+        self._skipped: set[str] = set()
         self._background = TaskSet()
         self._closed = False
 
@@ -122,7 +167,13 @@ class MarketFeeder:
     # ------------------------------------------------------------------ streaming
     async def stream_symbol(self, symbol: str, on_md: MdCallback) -> None:
         """Stream market data for a single symbol until cancelled or a stream fails for good."""
-        state, has_perp = await self._bootstrap_state(symbol)
+        async with self._bootstrap_slots:
+            try:
+                state, has_perp = await self._bootstrap_state(symbol)
+            except Exception:
+                self._progressed(symbol, ok=False)
+                raise
+        self._progressed(symbol, ok=True)
         self.states[symbol] = state
         self._schedule_backfill(state)  # the minute forming now is only partly ours
         self.feed_health.freshness(symbol).start(self.clock())
@@ -132,6 +183,14 @@ class MarketFeeder:
             group.create_task(self._pump(state, on_md, "trades", self.adapter.stream_trade_batches(symbol)))
             if has_perp:
                 group.create_task(self._pump(state, on_md, "swap", self.adapter.stream_swap_ticker(symbol)))
+
+    def _progressed(self, symbol: str, *, ok: bool) -> None:
+        if ok:
+            self.progress.ready += 1
+        else:
+            self.progress.failed += 1
+        if self.on_progress is not None:
+            self.on_progress(self.progress, symbol)
 
     async def _pump(
         self, state: SymbolState, on_md: MdCallback, channel: str, records: AsyncIterator[Any]
@@ -264,39 +323,121 @@ class MarketFeeder:
     async def run(self, on_md: MdCallback) -> None:
         """Run market data streams for all valid symbols until :meth:`close` or total failure."""
         self.adapter.listener = self
-        valid, invalid = await self.adapter.validate_symbols()
-        for symbol, error in invalid.items():
-            log.error("symbol %s skipped: %s", symbol, error)
-            self.failed[symbol] = str(error)
-        if not valid:
+        self._on_md = on_md
+        wanted = self.symbols
+        if self.universe is not None:
+            selection = await self.adapter.select_universe(self.universe)
+            self._log_selection(selection)
+            wanted = list(selection.symbols)
+        self.symbols = []
+        valid = await self._validate(wanted)
+        if not valid and not self.dynamic:
             raise NoValidSymbolError(f"no valid MEXC symbol to stream: {self.failed}")
         await self._sync_clock()
-        for inst in valid:
-            self._tasks[inst.symbol] = asyncio.create_task(
-                self.stream_symbol(inst.symbol, on_md), name=f"feed:{inst.symbol}"
-            )
+        self._start(valid)
         self._background.spawn(self._monitor(on_md), "feed-monitor")
+        if self.universe is not None:
+            self._background.spawn(self._reload_universe(self.universe), "universe-reload")
         try:
             await self._supervise_symbols()
         finally:
             await self._cancel_tasks()
 
+    async def _validate(self, symbols: Iterable[str]) -> list[str]:
+        """The symbols MEXC lists as trading; the others are logged once and put in ``failed``."""
+        valid, invalid = await self.adapter.validate_symbols(list(symbols))
+        for symbol, error in invalid.items():
+            log.error("symbol %s skipped: %s", symbol, error)
+            self.failed[symbol] = str(error)
+        return [inst.symbol for inst in valid]
+
+    def _start(self, symbols: Iterable[str]) -> None:
+        """Start one task per symbol (bootstrap, then its streams); each streams on its own
+        as soon as its bootstrap is done."""
+        assert self._on_md is not None
+        for symbol in symbols:
+            self.failed.pop(symbol, None)
+            self.symbols.append(symbol)
+            self.progress.total += 1
+            task = asyncio.create_task(self.stream_symbol(symbol, self._on_md), name=f"feed:{symbol}")
+            self._tasks[symbol] = task
+            task.add_done_callback(lambda t, s=symbol: self._finished.put_nowait((s, t)))
+
+    async def add_symbols(self, symbols: Iterable[str]) -> list[str]:
+        """Validate and start streaming ``symbols`` not streaming yet; returns those started.
+        Before :meth:`run` they are only queued for it. Idempotent."""
+        new = [s for s in dict.fromkeys(symbols) if s not in self._tasks and s not in self.symbols]
+        if self._on_md is None:
+            self.symbols.extend(new)
+            return new
+        valid = await self._validate(new) if new else []
+        self._start(valid)
+        return valid
+
+    async def remove_symbols(self, symbols: Iterable[str]) -> list[str]:
+        """Stop streaming ``symbols``: cancel their streams, unsubscribe, forget their state and
+        retire their health records (their counts stay in the totals). Idempotent; returns
+        the symbols that were streaming."""
+        removed = [s for s in dict.fromkeys(symbols) if s in self._tasks or s in self.symbols]
+        tasks = [t for s in removed if (t := self._tasks.pop(s, None)) is not None]
+        await cancel_and_wait(tasks)
+        for symbol in removed:
+            if symbol in self.symbols:
+                self.symbols.remove(symbol)
+            self.states.pop(symbol, None)
+            self._backfill.pop(symbol, None)
+            self.feed_health.retire(symbol)
+            await self.adapter.release(symbol)
+        if removed:
+            log.info("stopped streaming %d symbol(s): %s", len(removed), ", ".join(removed[:20]))
+        return removed
+
+    def _log_selection(self, selection: Selection) -> None:
+        """Log the universe and, once each, the markets it leaves out and why."""
+        fresh = {s: why for s, why in selection.skipped.items() if s not in self._skipped}
+        for symbol, why in sorted(fresh.items()):
+            log.info("market %s not streamed: %s", symbol, why)
+        self._skipped = set(selection.skipped)
+        log.info("universe %s: %d symbols", self.universe, len(selection.symbols))
+
+    async def _reload_universe(self, spec: UniverseSpec) -> None:
+        """Every ``reload_interval``: reload MEXC's markets, stop delisted symbols, start new ones."""
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            try:
+                selection = await self.adapter.select_universe(spec)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("market reload failed (%s); the current universe stays", exc)
+                continue
+            self._log_selection(selection)
+            added, removed = changes(self.symbols, selection.symbols)
+            if removed:
+                log.info("leaving the universe (delisted, inactive or outranked): %s", removed)
+                await self.remove_symbols(removed)
+            if added:
+                log.info("joining the universe (listed or ranked up): %s", added)
+                await self.add_symbols(added)
+
     async def _supervise_symbols(self) -> None:
-        """Wait on the symbol tasks; record each failure; raise when none is left running."""
-        pending = set(self._tasks.values())
+        """Record every symbol task that ends on its own; return when none is left (unless the
+        feeder is dynamic), raising when they all failed."""
         errors: list[BaseException] = []
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                symbol = task.get_name().removeprefix("feed:")
-                if task.cancelled():
-                    continue
-                exc = task.exception()
-                reason = f"{type(exc).__name__}: {exc}" if exc else "stream ended"
-                self.failed[symbol] = reason
-                log.error("symbol %s stopped: %s", symbol, reason, exc_info=exc)
-                if exc is not None:
-                    errors.append(exc)
+        while self._tasks or self.dynamic:
+            symbol, task = await self._finished.get()
+            if self._tasks.get(symbol) is task:
+                del self._tasks[symbol]
+                if symbol in self.symbols:
+                    self.symbols.remove(symbol)
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            reason = f"{type(exc).__name__}: {exc}" if exc else "stream ended"
+            self.failed[symbol] = reason
+            log.error("symbol %s stopped: %s", symbol, reason, exc_info=exc)
+            if exc is not None:
+                errors.append(exc)
         if errors and not self._closed:
             raise NoValidSymbolError(f"every symbol stopped: {self.failed}") from errors[0]
 
@@ -307,6 +448,7 @@ class MarketFeeder:
         """A plain snapshot: streaming symbols, failed symbols with reasons, md counts."""
         return {
             "streaming": sorted(s for s, t in self._tasks.items() if not t.done()),
+            "bootstrap": asdict(self.progress),
             "failed": dict(self.failed),
             "delivered": dict(self.delivered),
         }
