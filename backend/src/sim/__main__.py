@@ -1,9 +1,11 @@
-"""Standalone simulator: ``python -m backend.src.sim --port 8765 [--symbols ...] [faults]``.
+"""Standalone simulator: ``python -m backend.src.sim --port 8765 [--symbols ... | --markets N]``.
 
 Runs until interrupted. Point ccxt at it with the ``urls`` dict printed in the banner.
-Fault flags either apply from the start (skew, silence, no-pong, rejections, missing
-minutes, REST errors) or repeat periodically (drops, closes, malformed frames, jumps) so a
-long-running consumer can be soaked against them.
+``--markets N`` serves a synthetic MEXC-sized universe (N USDT pairs with Zipf-like
+activity, plus a few USDC/BTC pairs; see ``universe.py``) and ``--churn-every`` lists and
+delists markets while it runs. Fault flags either apply from the start (skew, silence,
+no-pong, rejections, missing minutes, REST errors) or repeat periodically (drops, closes,
+malformed frames, jumps) so a long-running consumer can be soaked against them.
 """
 
 from __future__ import annotations
@@ -13,36 +15,86 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import signal
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from .intervals import MINUTE_MS
 from .market_model import DEFAULT_MARKETS, SimMarket
 from .server import MexcSimulator
+from .universe import synthetic_markets
 
 log = logging.getLogger("backend.src.sim")
 
 
-def build_markets(symbols: list[str] | None, spot_only: list[str], inactive: list[str]) -> list[SimMarket]:
-    """Default markets by name where known, else a 100.0-priced market with a perp."""
-    known = {m.symbol: m for m in DEFAULT_MARKETS}
-    names = symbols or list(known)
-    out = []
-    for name in names:
-        m = known.get(name, SimMarket(name, 100.0))
-        out.append(
+def build_markets(
+    symbols: list[str] | None,
+    spot_only: list[str],
+    inactive: list[str],
+    universe: int | None = None,
+    seed: int = 1,
+) -> list[SimMarket]:
+    """A synthetic universe of ``universe`` USDT markets, or the default markets by name
+    where known, else a 100.0-priced market with a perp."""
+    if universe is not None:
+        base = list(synthetic_markets(universe, seed))
+    else:
+        known = {m.symbol: m for m in DEFAULT_MARKETS}
+        base = [known.get(name, SimMarket(name, 100.0)) for name in symbols or list(known)]
+    return [
+        replace(
+            m,
+            has_perp=m.has_perp and m.symbol not in spot_only,
+            active=m.active and m.symbol not in inactive,
+        )
+        for m in base
+    ]
+
+
+def describe(markets: list[SimMarket]) -> str:
+    """Every market for a short list, else counts and the first few."""
+    if len(markets) <= 12:
+        return ", ".join(
+            m.symbol + ("" if m.active else " (inactive)") + (" +perp" if m.has_perp else "") for m in markets
+        )
+    quotes = Counter(m.quote for m in markets)
+    return (
+        f"{len(markets)} ({', '.join(f'{n} {q}' for q, n in quotes.items())}; "
+        f"{sum(m.has_perp for m in markets)} perpetuals, {sum(not m.active for m in markets)} inactive): "
+        + ", ".join(m.symbol for m in markets[:5])
+        + ", ..."
+    )
+
+
+def churn(sim: MexcSimulator, seed: int) -> Callable[[], None]:
+    """One listing change per call: a new coin ``L0001/USDT``... (no history, a perpetual
+    on every other one) is listed, and a random quiet active market (under one trade a
+    second, where delistings happen; busy pairs stay) is delisted (inactive)."""
+    rng = random.Random(f"churn:{seed}")
+    listed = 0
+
+    def step() -> None:
+        nonlocal listed
+        listed += 1
+        sim.list_market(
             SimMarket(
-                m.symbol,
-                m.price,
-                m.has_perp and name not in spot_only,
-                m.contract_size,
-                m.active and name not in inactive,
-                m.price_decimals,
-                m.qty_decimals,
-                m.listing_minutes_ago,
+                f"L{listed:04d}/USDT",
+                round(10 ** rng.uniform(-3, 2), 4),
+                has_perp=listed % 2 == 0,
+                contract_size=1.0,
+                price_decimals=6,
+                qty_decimals=2,
+                listing_minutes_ago=0,
+                activity=0.5,
             )
         )
-    return out
+        quiet = [m.symbol for m in sim.markets if m.active and m.activity is not None and m.activity < 1]
+        if quiet:
+            sim.delist_market(rng.choice(quiet))
+
+    return step
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,13 +106,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--symbols", nargs="+", metavar="BASE/QUOTE")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--symbols", nargs="+", metavar="BASE/QUOTE")
+    which.add_argument(
+        "--markets", type=int, metavar="N", help="synthetic universe: N USDT markets (+ a few USDC/BTC)"
+    )
     p.add_argument("--spot-only", nargs="+", default=[], metavar="BASE/QUOTE")
     p.add_argument("--inactive", nargs="+", default=[], metavar="BASE/QUOTE")
     p.add_argument("--push-interval", type=float, default=0.1, help="seconds between pushes")
     p.add_argument("--ticker-interval", type=float, default=1.0)
     p.add_argument("--max-trades-per-push", type=int, default=5)
     p.add_argument("--history-minutes", type=int, default=3000)
+    p.add_argument(
+        "--churn-every", type=float, metavar="S", help="every S seconds list one market and delist one"
+    )
     p.add_argument("--log-level", default="INFO")
     f = p.add_argument_group("faults")
     f.add_argument("--skew-ms", type=int, default=0, help="server clock offset")
@@ -131,6 +190,9 @@ def periodic_faults(sim: MexcSimulator, args: argparse.Namespace) -> list[Job]:
     if args.malformed_every:
         kind, every = args.malformed_every.split(":")
         jobs.append((f"malformed {kind}", float(every), lambda: faults.send_malformed(kind)))
+    if args.churn_every:
+        listing_change = churn(sim, args.seed)
+        jobs.append(("listing churn", args.churn_every, lambda: now(listing_change())))
     for spec in args.jump:
         symbol, pct, every = spec.rsplit(":", 2)
         jobs.append(
@@ -144,7 +206,7 @@ def periodic_faults(sim: MexcSimulator, args: argparse.Namespace) -> list[Job]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    markets = build_markets(args.symbols, args.spot_only, args.inactive)
+    markets = build_markets(args.symbols, args.spot_only, args.inactive, args.markets, args.seed)
     sim = MexcSimulator(
         markets,
         seed=args.seed,
@@ -158,13 +220,7 @@ async def run(args: argparse.Namespace) -> None:
     async with sim:
         apply_static_faults(sim, args)
         print(f"MEXC simulator on {sim.base_url}  (ws: {sim.ws_url}/ws, {sim.ws_url}/edge)")
-        print(
-            "markets:",
-            ", ".join(
-                m.symbol + ("" if m.active else " (inactive)") + (" +perp" if m.has_perp else "")
-                for m in markets
-            ),
-        )
+        print("markets:", describe(markets))
         print("ccxt config:", json.dumps({"urls": {"api": sim.urls}, "enableRateLimit": False}))
 
         async def repeat(name: str, every: float, job: Callable[[], Awaitable[object]]) -> None:

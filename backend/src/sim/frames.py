@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 from ccxt.protobuf.mexc import PushDataV3ApiWrapper_pb2 as wrapper_pb2
 
+from .bars import Bar, Trade
 from .intervals import Interval
-from .market_model import Bar, BookTicker, DepthDelta, SimMarket, Stats24h, SymbolModel, Trade
+from .market_model import BookTicker, DepthDelta, SimMarket, Stats24h, SymbolModel
 
 DEALS_EVENT = "spot@public.aggre.deals.v3.api.pb"
 BOOK_TICKER_EVENT = "spot@public.aggre.bookTicker.v3.api.pb"

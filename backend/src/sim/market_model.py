@@ -1,33 +1,44 @@
-"""Seeded market model: random-walk prices, trades, a 1m bar store and an order book.
+"""Seeded market model: random-walk prices, trades, 1m bars and an order book per market.
 
 Everything is integer ticks (price) and lots (quantity) so that the bar a REST client reads
 after a minute closes is *exactly* the bar the streamed trades of that minute make — no
 float drift between the two paths. Nothing here does I/O; the server drives ``step()`` and
 turns the returned events into wire frames.
+
+Two kinds of market share the model. Without an ``activity`` a market is stepped on every
+push and trades with ``ModelConfig.quiet_probability``/``max_trades_per_push`` (a busy pair;
+what tests and benchmarks use). With an ``activity`` (expected trades per second) it is
+event driven: a Poisson process schedules its trades and requotes, and a push touches only
+the markets whose events fell due, so two thousand mostly idle markets cost next to nothing.
 """
 
 from __future__ import annotations
 
-import bisect
+import heapq
+import itertools
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .bars import BUY, SELL, Bar, BarStore, Trade, aggregate
 from .clock import SimClock
-from .intervals import MINUTE_MS, ONE_MINUTE, Interval
+from .history import History, HistoryCache, HistorySpec
+from .intervals import DAY_MS, MINUTE_MS, ONE_MINUTE, Interval
 
-BUY = 1  # MEXC tradeType: 1 buy (taker bought), 2 sell
-SELL = 2
 _FOREVER_MS = 2**62
+_CATCH_UP_MS = 5_000  # events further behind the clock (it jumped) are skipped, not replayed
 
 
 @dataclass(frozen=True)
 class SimMarket:
-    """One spot market, optionally with a USDT perpetual on the same base.
+    """One spot market, optionally with a perpetual on the same base (settled in the quote).
 
     ``listing_minutes_ago`` limits history: no bars exist before the listing time.
     ``active=False`` models a delisted/suspended pair: listed with status "2", no live trades.
+    ``perp_active=False`` does the same for the perpetual only (contract state 3).
+    ``activity``: expected trades per second, which makes the market event driven (see the
+    module docstring); None steps it on every push.
     """
 
     symbol: str
@@ -38,6 +49,12 @@ class SimMarket:
     price_decimals: int = 2
     qty_decimals: int = 6
     listing_minutes_ago: int | None = None
+    activity: float | None = None
+    perp_active: bool = True
+
+    def __post_init__(self) -> None:
+        if self.activity is not None and self.activity < 0:
+            raise ValueError(f"{self.symbol}: activity must be >= 0 trades/s")
 
     @property
     def base(self) -> str:
@@ -62,6 +79,11 @@ class SimMarket:
         """ccxt's unified perpetual symbol, e.g. ``BTC/USDT:USDT``."""
         return f"{self.symbol}:{self.quote}"
 
+    @property
+    def perp_trading(self) -> bool:
+        """The perpetual exists and trades (it mirrors the spot market's trades)."""
+        return self.has_perp and self.active and self.perp_active
+
 
 DEFAULT_MARKETS: tuple[SimMarket, ...] = (
     SimMarket("BTC/USDT", 60000.0, contract_size=0.0001),
@@ -73,132 +95,26 @@ DEFAULT_MARKETS: tuple[SimMarket, ...] = (
 
 @dataclass
 class ModelConfig:
-    """Knobs of the random walk; defaults look roughly like a liquid MEXC pair."""
+    """Knobs of the random walk; defaults look roughly like a liquid MEXC pair.
+
+    ``quiet_probability`` and ``max_trades_per_push`` apply to markets without an activity;
+    ``requotes_per_trade`` to markets with one (book-only changes per trade, so the book
+    ticker moves more often than trades print, as market makers requote).
+    ``history_cache``: how many markets keep their generated history in memory.
+    """
 
     history_minutes: int = 3000
     history_volatility: float = 0.0015  # relative sd of one historical 1m return
     volatility: float = 0.0002  # relative sd of the live walk per sqrt(second)
     quiet_probability: float = 0.2  # chance that a push interval carries no trade
     max_trades_per_push: int = 5
+    requotes_per_trade: float = 1.0
     trade_notional: float = 500.0  # typical trade size in quote currency
     spread_bps: float = 1.0
     book_levels: int = 20
     book_churn: float = 0.3  # share of book levels whose size changes per push
     recent_trades: int = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One public trade; price in ticks, qty in lots, side BUY/SELL."""
-
-    ts: int
-    price: int
-    qty: int
-    side: int
-
-
-@dataclass(slots=True)
-class Bar:
-    """OHLCV in ticks/lots; ``quote`` is sum(price*qty) in ticks*lots, ``trades`` a count."""
-
-    open_ms: int
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int
-    quote: int
-    trades: int
-
-    @classmethod
-    def from_trade(cls, open_ms: int, trade: Trade) -> Bar:
-        p = trade.price
-        return cls(open_ms, p, p, p, p, trade.qty, p * trade.qty, 1)
-
-    def fold(self, trade: Trade) -> None:
-        """Add one trade; the open stays the minute's first trade."""
-        self.high = max(self.high, trade.price)
-        self.low = min(self.low, trade.price)
-        self.close = trade.price
-        self.volume += trade.qty
-        self.quote += trade.price * trade.qty
-        self.trades += 1
-
-    def copy(self) -> Bar:
-        return Bar(
-            self.open_ms, self.open, self.high, self.low, self.close, self.volume, self.quote, self.trades
-        )
-
-
-def aggregate(bars: list[Bar], interval: Interval) -> list[Bar]:
-    """Merge ascending 1m bars into ``interval`` bars (MEXC builds higher timeframes so)."""
-    out: list[Bar] = []
-    for bar in bars:
-        bucket = interval.floor(bar.open_ms)
-        if out and out[-1].open_ms == bucket:
-            agg = out[-1]
-            agg.high = max(agg.high, bar.high)
-            agg.low = min(agg.low, bar.low)
-            agg.close = bar.close
-            agg.volume += bar.volume
-            agg.quote += bar.quote
-            agg.trades += bar.trades
-        else:
-            first = bar.copy()
-            first.open_ms = bucket
-            out.append(first)
-    return out
-
-
-class BarStore:
-    """1m bars keyed by open time, plus minutes deliberately left out ("missing bars")."""
-
-    def __init__(self) -> None:
-        self._bars: dict[int, Bar] = {}
-        self._keys: list[int] = []
-        self.omitted: set[int] = set()
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def put(self, bar: Bar) -> None:
-        if bar.open_ms in self.omitted:
-            return
-        if bar.open_ms not in self._bars:
-            bisect.insort(self._keys, bar.open_ms)
-        self._bars[bar.open_ms] = bar
-
-    def fold(self, trade: Trade) -> Bar | None:
-        """Fold a trade into its minute; None when that minute is omitted."""
-        minute = ONE_MINUTE.floor(trade.ts)
-        if minute in self.omitted:
-            return None
-        bar = self._bars.get(minute)
-        if bar is None:
-            bar = Bar.from_trade(minute, trade)
-            self.put(bar)
-        else:
-            bar.fold(trade)
-        return bar
-
-    def omit(self, minute_ms: int) -> None:
-        """Remove a minute now and keep it out when later trades arrive."""
-        minute = ONE_MINUTE.floor(minute_ms)
-        self.omitted.add(minute)
-        if self._bars.pop(minute, None) is not None:
-            self._keys.remove(minute)
-
-    def get(self, minute_ms: int) -> Bar | None:
-        return self._bars.get(ONE_MINUTE.floor(minute_ms))
-
-    def between(self, start_ms: int, end_ms: int) -> list[Bar]:
-        """1m bars with ``start_ms <= open < end_ms``, ascending."""
-        lo = bisect.bisect_left(self._keys, start_ms)
-        hi = bisect.bisect_left(self._keys, end_ms)
-        return [self._bars[k] for k in self._keys[lo:hi]]
-
-    def first_open(self) -> int | None:
-        return self._keys[0] if self._keys else None
+    history_cache: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +161,9 @@ class Stats24h:
 class SymbolModel:
     """Price walk, trades, bars and book of one market."""
 
-    def __init__(self, market: SimMarket, seed: int, cfg: ModelConfig, start_ms: int) -> None:
+    def __init__(
+        self, market: SimMarket, seed: int, cfg: ModelConfig, start_ms: int, history_cache: HistoryCache
+    ) -> None:
         self.market = market
         self.cfg = cfg
         self.price_scale = 10**market.price_decimals
@@ -253,7 +171,6 @@ class SymbolModel:
         self._rng = random.Random(f"{seed}:{market.symbol}:live")
         self.mid = max(1, round(market.price * self.price_scale))
         self.last_price = self.mid
-        self.bars = BarStore()
         self.recent: deque[Trade] = deque(maxlen=cfg.recent_trades)
         self.trades_emitted = 0
         self.bids: dict[int, int] = {}
@@ -264,37 +181,28 @@ class SymbolModel:
         self.hold_vol = self._rng.randint(100_000, 10_000_000)
         self._typical_lots = max(1, round(cfg.trade_notional / market.price * self.qty_scale))
         self._last_book_ticker: BookTicker | None = None
-        self._generate_history(seed, start_ms)
+        self.bars = BarStore(History(self._history_spec(seed, start_ms), history_cache))
         self._update_book()
         self._last_book_ticker = self.book_ticker()
+        self._event_rate = (market.activity or 0.0) * (1 + cfg.requotes_per_trade)  # events/s
+        self._trade_share = 1 / (1 + cfg.requotes_per_trade)
 
-    # -- history -------------------------------------------------------------------------
-
-    def _generate_history(self, seed: int, start_ms: int) -> None:
-        """Deterministic 1m bars ending at the configured price just before ``start_ms``."""
-        rng = random.Random(f"{seed}:{self.market.symbol}:history")
+    def _history_spec(self, seed: int, start_ms: int) -> HistorySpec:
+        """1m bars ending at the configured price just before ``start_ms``."""
         end = ONE_MINUTE.floor(start_ms)
         first = end - self.cfg.history_minutes * MINUTE_MS
         if self.market.listing_minutes_ago is not None:
             first = max(first, end - self.market.listing_minutes_ago * MINUTE_MS)
-        n = max(0, (end - first) // MINUTE_MS)
-        sigma = self.cfg.history_volatility
-        returns = [rng.gauss(0.0, sigma) for _ in range(n)]
-        closes = [0.0] * n
-        price = float(self.mid)
-        for k in range(n - 1, -1, -1):  # walk backwards so the last close is the start price
-            closes[k] = price
-            price /= math.exp(returns[k])
-        prev = price
-        for k in range(n):
-            o, c = max(1, round(prev)), max(1, round(closes[k]))
-            wick = abs(rng.gauss(0.0, sigma / 2)) * c
-            h = max(o, c) + round(wick * rng.random())
-            lo = max(1, min(o, c) - round(wick * rng.random()))
-            count = rng.randint(1, 120)
-            vol = max(1, round(self._typical_lots * count * rng.lognormvariate(0.0, 0.5)))
-            self.bars.put(Bar(first + k * MINUTE_MS, o, h, lo, c, vol, vol * ((o + c) // 2), count))
-            prev = closes[k]
+        return HistorySpec(
+            self.market.symbol,
+            seed,
+            first,
+            end,
+            self.mid,
+            self._typical_lots,
+            self.cfg.history_volatility,
+            self.market.activity,
+        )
 
     # -- live ----------------------------------------------------------------------------
 
@@ -307,30 +215,60 @@ class SymbolModel:
         bid = max(1, self.mid - spread // 2)
         return bid, bid + spread
 
-    def step(self, now_ms: int) -> SymbolEvents:
-        """Advance to ``now_ms``: walk the price, maybe trade, update the book."""
+    def _walk(self, now_ms: int) -> tuple[int, float]:
+        """Random-walk the mid over the time since the last step: (previous step, seconds)."""
         prev, self.last_step_ms = self.last_step_ms, now_ms
+        dt_s = max(0, now_ms - prev) / 1000
+        sigma = self.mid * self.cfg.volatility * math.sqrt(dt_s)
+        self.mid = max(1, round(self.mid + self._rng.gauss(0.0, sigma)))
+        return prev, dt_s
+
+    def _trade(self, ts: int, bid: int, ask: int, events: SymbolEvents) -> None:
+        rng = self._rng
+        side = BUY if rng.random() < 0.5 else SELL
+        qty = max(1, round(self._typical_lots * rng.lognormvariate(0.0, 1.0)))
+        self._record(Trade(ts, ask if side == BUY else bid, qty, side), events)
+
+    def step(self, now_ms: int) -> SymbolEvents:
+        """Advance to ``now_ms`` (markets without activity, every push): walk, maybe trade,
+        update the book."""
         events = SymbolEvents(self.market)
         if not self.market.active:
+            self.last_step_ms = now_ms
             return events
-        dt_s = max(0, now_ms - prev) / 1000
+        prev, dt_s = self._walk(now_ms)
         rng = self._rng
-        sigma = self.mid * self.cfg.volatility * math.sqrt(dt_s)
-        self.mid = max(1, round(self.mid + rng.gauss(0.0, sigma)))
         if dt_s > 0 and rng.random() >= self.cfg.quiet_probability:
             lo = min(prev + 1, now_ms)
             count = rng.randint(1, self.cfg.max_trades_per_push)
             bid, ask = self.touch()
             for ts in sorted(rng.randint(lo, now_ms) for _ in range(count)):
-                side = BUY if rng.random() < 0.5 else SELL
-                qty = max(1, round(self._typical_lots * rng.lognormvariate(0.0, 1.0)))
-                self._record(Trade(ts, ask if side == BUY else bid, qty, side), events)
+                self._trade(ts, bid, ask, events)
+        self._book_events(events)
+        return events
+
+    def next_event_ms(self, after_ms: float) -> float:
+        """When the next trade or requote of an event-driven market happens."""
+        return after_ms + self._rng.expovariate(self._event_rate) * 1000.0
+
+    def fire(self, times: list[int], now_ms: int) -> SymbolEvents:
+        """Events of an event-driven market that fell due by ``now_ms`` (``times``
+        ascending): each is a trade or, with ``requotes_per_trade``, a book-only change."""
+        events = SymbolEvents(self.market)
+        self._walk(now_ms)
+        bid, ask = self.touch()
+        for ts in times:
+            if self._rng.random() < self._trade_share:
+                self._trade(ts, bid, ask, events)
+        self._book_events(events)
+        return events
+
+    def _book_events(self, events: SymbolEvents) -> None:
         events.depth = self._update_book()
         ticker = self.book_ticker()
-        if ticker != self._last_book_ticker:
+        if ticker != self._last_book_ticker:  # MEXC's book ticker only pushes changes
             self._last_book_ticker = ticker
             events.book_ticker = ticker
-        return events
 
     def _record(self, trade: Trade, events: SymbolEvents) -> None:
         events.trades.append(trade)
@@ -389,20 +327,20 @@ class SymbolModel:
         self.hold_vol = max(1, self.hold_vol + round(rng.gauss(0.0, self.hold_vol * 0.001)))
 
     def stats_24h(self, now_ms: int) -> Stats24h:
-        start = now_ms - 24 * 60 * MINUTE_MS
-        bars = self.bars.between(ONE_MINUTE.floor(start), _FOREVER_MS)
-        if not bars:
+        start = now_ms - DAY_MS
+        totals = self.bars.totals(ONE_MINUTE.floor(start), ONE_MINUTE.floor(now_ms))
+        if totals is None:
             p = self.last_price
             return Stats24h(p, p, p, p, 0, 0, 0, start)
         return Stats24h(
-            open=bars[0].open,
-            high=max(b.high for b in bars),
-            low=min(b.low for b in bars),
+            open=totals.open,
+            high=totals.high,
+            low=totals.low,
             last=self.last_price,
-            volume=sum(b.volume for b in bars),
-            quote=sum(b.quote for b in bars),
-            count=sum(b.trades for b in bars),
-            open_time=bars[0].open_ms,
+            volume=totals.volume,
+            quote=totals.quote,
+            count=totals.trades,
+            open_time=totals.open_ms,
         )
 
     def klines(self, interval: Interval, start: int | None, end: int | None, limit: int) -> list[Bar]:
@@ -422,7 +360,11 @@ class SymbolModel:
 
 
 class MarketModel:
-    """All markets of the simulator, stepped together on the simulator clock."""
+    """All markets of the simulator, stepped together on the simulator clock.
+
+    Markets can be listed and delisted while the simulator runs; REST and the websockets
+    read the indexes here, so a change shows in the next response.
+    """
 
     def __init__(
         self,
@@ -433,12 +375,31 @@ class MarketModel:
     ) -> None:
         self.cfg = cfg or ModelConfig()
         self.clock = clock or SimClock()
-        start = self.clock.now_ms()
-        self.symbols: dict[str, SymbolModel] = {
-            m.symbol: SymbolModel(m, seed, self.cfg, start) for m in markets
-        }
-        self.by_spot_id = {s.market.spot_id: s for s in self.symbols.values()}
-        self.by_perp_id = {s.market.perp_id: s for s in self.symbols.values() if s.market.has_perp}
+        self.seed = seed
+        self.symbols: dict[str, SymbolModel] = {}
+        self.by_spot_id: dict[str, SymbolModel] = {}
+        self.by_perp_id: dict[str, SymbolModel] = {}
+        self._history_cache = HistoryCache(self.cfg.history_cache)
+        self._every_push: dict[str, SymbolModel] = {}  # markets without an activity
+        self._schedule: list[tuple[float, int, SymbolModel]] = []  # (event ms, tiebreak, market)
+        self._tiebreak = itertools.count()
+        self._last_step_ms = start = self.clock.now_ms()
+        for m in markets:
+            self._add(m, start)
+
+    def _add(self, market: SimMarket, start_ms: int) -> SymbolModel:
+        if market.symbol in self.symbols or market.spot_id in self.by_spot_id:
+            raise ValueError(f"{market.symbol} is already listed")
+        sm = SymbolModel(market, self.seed, self.cfg, start_ms, self._history_cache)
+        self.symbols[market.symbol] = sm
+        self.by_spot_id[market.spot_id] = sm
+        if market.has_perp:
+            self.by_perp_id[market.perp_id] = sm
+        if market.activity is None:
+            self._every_push[market.symbol] = sm
+        elif market.active and market.activity > 0:
+            heapq.heappush(self._schedule, (sm.next_event_ms(start_ms), next(self._tiebreak), sm))
+        return sm
 
     @property
     def markets(self) -> list[SimMarket]:
@@ -459,9 +420,58 @@ class MarketModel:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
+    # -- listings --------------------------------------------------------------------------
+
+    def list_market(self, market: SimMarket) -> SymbolModel:
+        """List a new market now. Its history ends now; ``listing_minutes_ago=0`` gives a
+        brand-new listing without any bars."""
+        return self._add(market, self.clock.now_ms())
+
+    def delist_market(self, symbol: str, *, remove: bool = False) -> None:
+        """Delist a market: inactive (status "2" / contract state 3, no trades) or, with
+        ``remove``, gone from every listing and endpoint. Naming the perpetual
+        (``BTC/USDT:USDT`` or ``BTC_USDT``) delists only the perpetual."""
+        sm = self.get(symbol)
+        m = sm.market
+        if symbol in (m.perp_symbol, m.perp_id):
+            if not m.has_perp:
+                raise KeyError(symbol)
+            if remove:
+                del self.by_perp_id[m.perp_id]
+                sm.market = replace(m, has_perp=False)
+            else:
+                sm.market = replace(m, perp_active=False)
+        elif remove:
+            del self.symbols[m.symbol], self.by_spot_id[m.spot_id]
+            self.by_perp_id.pop(m.perp_id, None)
+            self._every_push.pop(m.symbol, None)
+        else:
+            sm.market = replace(m, active=False)  # a scheduled event finds it inactive and drops it
+
+    # -- stepping --------------------------------------------------------------------------
+
     def step(self) -> list[SymbolEvents]:
+        """One push interval: every market without activity, and the event-driven markets
+        with events due (each once, with all its due events)."""
         now = self.clock.now_ms()
-        return [s.step(now) for s in self.symbols.values()]
+        if now < self._last_step_ms:  # the clock went back: so do the scheduled events
+            back = self._last_step_ms - now
+            self._schedule = [(t - back, tiebreak, sm) for t, tiebreak, sm in self._schedule]
+        self._last_step_ms = now
+        events = [s.step(now) for s in self._every_push.values()]
+        due: dict[SymbolModel, list[int]] = {}
+        heap = self._schedule
+        while heap and heap[0][0] <= now:
+            t, tiebreak, sm = heapq.heappop(heap)
+            if self.symbols.get(sm.market.symbol) is not sm or not sm.market.active:
+                continue  # delisted
+            if t < now - _CATCH_UP_MS:  # the clock jumped: restart the process from now
+                heapq.heappush(heap, (sm.next_event_ms(now), tiebreak, sm))
+                continue
+            due.setdefault(sm, []).append(math.ceil(t))
+            heapq.heappush(heap, (sm.next_event_ms(t), tiebreak, sm))
+        events.extend(sm.fire(times, now) for sm, times in due.items())
+        return events
 
     def price(self, symbol: str) -> float:
         """Last traded price as a float (the current price a test compares against)."""
@@ -476,7 +486,7 @@ class MarketModel:
         return {name: s.trades_emitted for name, s in self.symbols.items()}
 
     def bar(self, symbol: str, minute_ms: int) -> Bar | None:
-        """The stored 1m bar of a minute (None if absent or omitted)."""
+        """The 1m bar of a minute (None if absent or omitted)."""
         return self.get(symbol).bars.get(minute_ms)
 
     def jump(self, symbol: str, pct: float) -> None:

@@ -16,10 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from . import frames
+from .bars import Bar
 from .config import SimContext
 from .frames import price_str, qty_str, quote_str
 from .intervals import BY_SPOT_ID, BY_WS_ID, Interval
-from .market_model import Bar, SimMarket, SymbolModel
+from .market_model import SimMarket, SymbolModel
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def contract_detail(m: SimMarket) -> dict[str, Any]:
         "riskLevelLimit": 5,
         "priceCoefficientVariation": 0.1,
         "indexOrigin": ["BINANCE", "OKX", "MEXC"],
-        "state": 0 if m.active else 3,
+        "state": 0 if m.active and m.perp_active else 3,
         "isNew": False,
         "isHot": True,
         "isHidden": False,

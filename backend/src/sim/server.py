@@ -39,19 +39,22 @@ class MexcSimulator:
     """Loopback MEXC: REST, spot protobuf websocket and contract JSON websocket.
 
     ``markets``: SimMarket list (default: BTC/USDT and ETH/USDT with perpetuals,
-    DOGE/USDT spot only, OLD/USDT inactive). ``options``: any ``SimOptions`` or
-    ``ModelConfig`` field (e.g. ``push_interval=0.05, idle_timeout=1.0``).
+    DOGE/USDT spot only, OLD/USDT inactive; ``synthetic_markets(n)`` gives a MEXC-sized
+    universe). ``options``: any ``SimOptions`` or ``ModelConfig`` field (e.g.
+    ``push_interval=0.05, idle_timeout=1.0``). ``list_market``/``delist_market`` change the
+    listings while clients are connected.
     """
 
     def __init__(self, markets: Iterable[SimMarket] | None = None, seed: int = 1, **options: Any) -> None:
         self.options, model_cfg = split_options(options)
         self.seed = seed
-        self.markets = tuple(markets) if markets is not None else DEFAULT_MARKETS
         self.clock = SimClock()
         self.recorder = Recorder()
         self.gate = TcpGate()
         fault_state = FaultState()
-        self.model = MarketModel(self.markets, seed, model_cfg, self.clock)
+        self.model = MarketModel(
+            tuple(markets) if markets is not None else DEFAULT_MARKETS, seed, model_cfg, self.clock
+        )
         ctx = SimContext(self.options, self.model, self.clock, fault_state, self.recorder)
         self._ctx = ctx
         self.spot = SpotEndpoint(ctx)
@@ -81,6 +84,26 @@ class MexcSimulator:
             "contract": {"public": f"{b}/api/v1/contract", "private": f"{b}/api/v1/private"},
             "ws": {"spot": f"{w}/ws", "swap": f"{w}/edge"},
         }
+
+    @property
+    def markets(self) -> tuple[SimMarket, ...]:
+        """The markets listed right now (delisted-but-inactive ones included)."""
+        return tuple(self.model.markets)
+
+    # -- listings ------------------------------------------------------------------------
+
+    def list_market(self, market: SimMarket) -> None:
+        """List a market now; exchangeInfo, contract detail, tickers and the websockets
+        know it from the next request. Pass ``listing_minutes_ago=0`` for a new coin
+        without history."""
+        self.model.list_market(market)
+        log.info("listed %s%s", market.symbol, " +perp" if market.has_perp else "")
+
+    def delist_market(self, symbol: str, *, remove: bool = False) -> None:
+        """Delist a market (``BTC/USDT``) or only its perpetual (``BTC/USDT:USDT``):
+        inactive but still listed, or with ``remove`` gone from every endpoint."""
+        self.model.delist_market(symbol, remove=remove)
+        log.info("delisted %s (%s)", symbol, "removed" if remove else "inactive")
 
     # -- life cycle ----------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import orjson
 
 from . import frames
+from .bars import aggregate
 from .intervals import BY_WS_ID, Interval
-from .market_model import SymbolEvents, SymbolModel, aggregate
+from .market_model import SymbolEvents, SymbolModel
 from .ws_common import OutFrame, WsConnection, WsEndpoint
 
 log = logging.getLogger(__name__)

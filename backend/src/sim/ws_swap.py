@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 
 from . import frames
+from .bars import aggregate
 from .intervals import BY_WS_ID
-from .market_model import SymbolEvents, aggregate
+from .market_model import SymbolEvents
 from .ws_common import OutFrame, WsConnection, WsEndpoint
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class SwapEndpoint(WsEndpoint):
     def publish(self, events: list[SymbolEvents], now_ms: int) -> None:
         for ev in events:
             m = ev.market
-            if not m.has_perp:
+            if not m.perp_trading:
                 continue
             pid = m.perp_id
             if ev.trades and self.subscribers(push_key("deal", pid)):
@@ -123,16 +124,16 @@ class SwapEndpoint(WsEndpoint):
                     )
 
     def publish_tickers(self, now_ms: int) -> None:
-        """``push.ticker`` for every subscribed contract (called on the ticker timer)."""
+        """``push.ticker`` for every subscribed trading contract (on the ticker timer)."""
         for pid, sm in self.ctx.model.by_perp_id.items():
-            if self.subscribers(push_key("ticker", pid)):
+            if sm.market.perp_trading and self.subscribers(push_key("ticker", pid)):
                 data = frames.swap_ticker_data(sm, sm.stats_24h(now_ms), now_ms)
                 self._push_data("ticker", pid, data, now_ms)
 
     def publish_funding(self, now_ms: int) -> None:
-        """``push.funding.rate`` for every subscribed contract (on the funding timer)."""
+        """``push.funding.rate`` for every subscribed trading contract (on the funding timer)."""
         for pid, sm in self.ctx.model.by_perp_id.items():
-            if self.subscribers(push_key("funding.rate", pid)):
+            if sm.market.perp_trading and self.subscribers(push_key("funding.rate", pid)):
                 self._push_data("funding.rate", pid, frames.swap_funding_data(sm, now_ms), now_ms)
 
     # -- faults ------------------------------------------------------------------------
