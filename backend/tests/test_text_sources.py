@@ -368,3 +368,12 @@ async def test_stop_closes_owned_sessions(server: TestServer) -> None:
     await hub.stop()
     assert source._session is None
     assert own_pending_tasks() == []
+
+
+def test_symbols_tracked_later_collect_texts_from_then_on() -> None:
+    hub = TextHub([BTC], clock=lambda: NOW_MS / 1000)
+    hub.ingest([TextItem("e1", "Ethereum upgrade scheduled", NOW_MS, "x")])
+    assert hub.texts_for(ETH) == []  # not tracked yet
+    hub.track([ETH, BTC])
+    hub.ingest([TextItem("e2", "Ethereum fees fall", NOW_MS, "x")])
+    assert hub.texts_for(ETH) == ["Ethereum fees fall"]

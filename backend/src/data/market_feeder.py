@@ -58,6 +58,9 @@ class TextProvider(Protocol):
 
     def texts_for(self, symbol: str) -> list[str]: ...
 
+    def track(self, symbols: Iterable[str]) -> None:
+        """Collect texts for ``symbols`` too (called as symbols start streaming)."""
+
 
 class NoValidSymbolError(ValueError):
     """Raised by :meth:`MarketFeeder.run` when every configured symbol failed."""
@@ -130,8 +133,9 @@ class MarketFeeder:
         self._backfill: dict[str, tuple[int, int]] = {}
         self._on_md: MdCallback | None = None
         self._tasks: dict[str, asyncio.Task] = {}
-        #: (symbol, task) of every symbol task that finished, for the supervisor.
-        self._finished: asyncio.Queue[tuple[str, asyncio.Task]] = asyncio.Queue()
+        #: (symbol, task) of every symbol task that finished, for the supervisor; a task of
+        #: None is :meth:`close` waking it up.
+        self._finished: asyncio.Queue[tuple[str, asyncio.Task | None]] = asyncio.Queue()
         self._skipped: set[str] = set()
         self._background = TaskSet()
         self._closed = False
@@ -355,6 +359,9 @@ class MarketFeeder:
         """Start one task per symbol (bootstrap, then its streams); each streams on its own
         as soon as its bootstrap is done."""
         assert self._on_md is not None
+        symbols = list(symbols)
+        if self.texts is not None:
+            self.texts.track(symbols)
         for symbol in symbols:
             self.failed.pop(symbol, None)
             self.symbols.append(symbol)
@@ -426,6 +433,8 @@ class MarketFeeder:
         errors: list[BaseException] = []
         while self._tasks or self.dynamic:
             symbol, task = await self._finished.get()
+            if task is None:
+                break
             if self._tasks.get(symbol) is task:
                 del self._tasks[symbol]
                 if symbol in self.symbols:
@@ -463,5 +472,6 @@ class MarketFeeder:
         if self._closed:
             return
         self._closed = True
+        self._finished.put_nowait(("", None))
         await self._cancel_tasks()
         await self.adapter.close()

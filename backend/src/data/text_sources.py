@@ -279,8 +279,9 @@ class TextHub:
         aliases: Mapping[str, Sequence[str]] | None = None,
         clock: Clock = time.time,
     ) -> None:
-        merged = {**DEFAULT_ALIASES, **(aliases or {})}
-        self._buckets = {s: _Bucket(symbol_pattern(s, merged)) for s in dict.fromkeys(symbols)}
+        self._aliases = {**DEFAULT_ALIASES, **(aliases or {})}
+        self._buckets: dict[str, _Bucket] = {}
+        self.track(symbols)
         self.interval_s = interval_s
         self._max_per_symbol = max_per_symbol
         self._max_seen_ids = max_seen_ids
@@ -298,6 +299,12 @@ class TextHub:
             names.add(name)
             backoff = Backoff(base=interval_s, cap=max(backoff_max_s, interval_s), reset_after=0.0)
             self._states.append(_SourceState(src, name, backoff))
+
+    def track(self, symbols: Iterable[str]) -> None:
+        """Also collect texts for ``symbols`` from now on (a feeder whose universe grows)."""
+        for symbol in symbols:
+            if symbol not in self._buckets:
+                self._buckets[symbol] = _Bucket(symbol_pattern(symbol, self._aliases))
 
     # ---- reads (hot path: called for every md) -------------------------------------------
 

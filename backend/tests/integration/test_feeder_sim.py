@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -19,6 +20,12 @@ MIN = 60_000
 
 
 class StaticTexts:
+    def __init__(self) -> None:
+        self.tracked: list[str] = []
+
+    def track(self, symbols: Iterable[str]) -> None:
+        self.tracked.extend(symbols)
+
     def texts_for(self, symbol: str) -> list[str]:
         return [f"news about {symbol.split('/')[0]}"]
 
@@ -47,9 +54,11 @@ def symbols_seen(mds: list[dict]) -> set[str]:
 @pytest.mark.asyncio
 async def test_md_fields_for_perp_and_spot_only_symbols_and_bad_symbol_skipped(make_adapter, sim) -> None:
     adapter = make_adapter(["BTC/USDT", "DOGE/USDT", "NOPE/USDT"])
-    feeder = MarketFeeder(adapter.symbols, adapter=adapter, texts=StaticTexts())
+    texts = StaticTexts()
+    feeder = MarketFeeder(adapter.symbols, adapter=adapter, texts=texts)
     mds = await collect(feeder, lambda m: {"BTC/USDT", "DOGE/USDT"} <= symbols_seen(m) and len(m) > 30)
     assert set(feeder.failed) == {"NOPE/USDT"} and "not listed" in feeder.failed["NOPE/USDT"]
+    assert texts.tracked == ["BTC/USDT", "DOGE/USDT"]  # the hub learns the symbols that stream
     for md in mds:
         assert set(md) == REQUIRED
         assert md["price"] and md["price"] > 0
