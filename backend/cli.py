@@ -1,8 +1,11 @@
 """Command line: stream MEXC market data and print one line per md.
 
 ``python -m backend run BTC/USDT ETH/USDT`` streams from MEXC (needs a network);
+``python -m backend run --universe USDT [--perp-only] [--top N]`` streams a whole universe
+(every active USDT market, reloaded hourly) with a bootstrap progress bar;
 ``--sim`` starts the loopback MEXC simulator in-process and streams from it instead, through
-the very same adapter code (only the URLs differ). This module is the application edge: it
+the very same adapter code (only the URLs differ); ``--sim-markets N`` gives it a synthetic
+universe of N USDT markets. This module is the application edge: it
 configures logging and writes to stdout; the library underneath only logs.
 """
 
@@ -14,12 +17,13 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from .src.adapters.mexc_ccxt import MexcAdapter
-from .src.data.market_feeder import MarketFeeder
+from .src.adapters.mexc_universe import UniverseSpec
+from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
 
 log = logging.getLogger("backend.cli")
@@ -40,53 +44,106 @@ def format_md(md: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def exchange_urls(use_sim: bool) -> AsyncIterator[dict[str, Any] | None]:
+async def exchange_urls(
+    use_sim: bool, sim_markets: int | None = None
+) -> AsyncIterator[dict[str, Any] | None]:
     """``None`` (MEXC's real endpoints) or the URLs of an in-process simulator.
 
-    The simulator lists BTC/USDT and ETH/USDT (with perpetuals), DOGE/USDT (spot only) and
-    OLD/USDT (inactive); any other symbol fails fast, as it would on MEXC.
+    By default the simulator lists BTC/USDT and ETH/USDT (with perpetuals), DOGE/USDT (spot
+    only) and OLD/USDT (inactive); any other symbol fails fast, as it would on MEXC. With
+    ``sim_markets`` it lists a synthetic universe of that many USDT markets instead.
     """
     if not use_sim:
         yield None
         return
     from .src.sim.server import MexcSimulator
+    from .src.sim.universe import synthetic_markets
 
-    async with MexcSimulator() as sim:
+    markets = synthetic_markets(sim_markets) if sim_markets else None
+    async with MexcSimulator(markets) as sim:
         log.info("offline: MEXC simulator on %s", sim.base_url)
         yield sim.urls
 
 
-async def run(
-    symbols: list[str],
-    use_sim: bool,
-    duration: float | None,
-    metrics_port: int | None = None,
-    rss: list[str] | None = None,
-) -> int:
-    async with exchange_urls(use_sim) as urls, TextHub(symbols, [RssTextSource(u) for u in rss or []]) as hub:
+@contextlib.contextmanager
+def bootstrap_bar(show: bool) -> Iterator[Callable[[BootstrapProgress, str], None] | None]:
+    """A console progress bar over the symbols' bootstraps (stderr), or nothing."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("bootstrap"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(progress: BootstrapProgress, symbol: str) -> None:
+            failed = f" ({progress.failed} failed)" if progress.failed else ""
+            bar.update(task, completed=progress.finished, total=progress.total, description=symbol + failed)
+
+        yield update
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Stream md lines (or only the bootstrap progress and errors with ``--quiet``)."""
+    symbols, use_sim, duration = list(args.symbols), args.sim, args.duration
+    universe = None
+    if args.universe:
+        universe = UniverseSpec(args.universe.upper(), perp_only=args.perp_only, top=args.top)
+    elif not symbols:
+        raise ValueError("name the symbols to stream, or a universe with --universe USDT")
+    elif args.perp_only or args.top is not None:
+        raise ValueError("--perp-only and --top select within a universe: add --universe USDT")
+    rss = [RssTextSource(u) for u in args.rss]
+    async with exchange_urls(use_sim, args.sim_markets) as urls, TextHub(symbols, rss) as hub:
         adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
-        feeder = MarketFeeder(symbols, adapter=adapter, texts=hub)
-        exporter = None
-        if metrics_port is not None:
-            from .src.data.metrics import start_exporter
+        with bootstrap_bar(universe is not None or len(symbols) > 10) as on_progress:
+            feeder = MarketFeeder(
+                symbols,
+                adapter=adapter,
+                texts=hub,
+                universe=universe,
+                reload_interval=args.reload_interval,
+                bootstrap_concurrency=args.bootstrap_concurrency,
+                on_progress=on_progress,
+            )
+            await stream(feeder, duration, args.metrics_port, quiet=args.quiet)
+    return 0
 
-            exporter = start_exporter(feeder.feed_health, metrics_port)
-            log.info("Prometheus metrics on http://%s:%d/metrics", exporter.host, exporter.port)
 
-        def on_md(md: dict[str, Any]) -> None:
+async def stream(
+    feeder: MarketFeeder, duration: float | None, metrics_port: int | None, *, quiet: bool
+) -> None:
+    """Run ``feeder`` for ``duration`` seconds (forever when None), md lines to stdout."""
+    exporter = None
+    if metrics_port is not None:
+        from .src.data.metrics import start_exporter
+
+        exporter = start_exporter(feeder.feed_health, metrics_port)
+        log.info("Prometheus metrics on http://%s:%d/metrics", exporter.host, exporter.port)
+
+    def on_md(md: dict[str, Any]) -> None:
+        if not quiet:
             sys.stdout.write(format_md(md) + "\n")
 
-        try:
-            await asyncio.wait_for(feeder.run(on_md), timeout=duration)
-        except TimeoutError:
-            pass
-        finally:
-            await feeder.close()
-            if exporter is not None:
-                await asyncio.to_thread(exporter.stop)
-            if feeder.failed:
-                log.error("symbols not streamed: %s", feeder.failed)
-    return 0
+    try:
+        await asyncio.wait_for(feeder.run(on_md), timeout=duration)
+    except TimeoutError:
+        pass
+    finally:
+        await feeder.close()
+        if exporter is not None:
+            await asyncio.to_thread(exporter.stop)
+        if feeder.failed:
+            log.error("symbols not streamed: %s", feeder.failed)
+        log.info("streamed %d symbols; %d md delivered", len(feeder.symbols), sum(feeder.delivered.values()))
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
@@ -140,9 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n")[0])
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
-    run_p = sub.add_parser("run", help="stream md lines for the given symbols")
-    run_p.add_argument("symbols", nargs="+", help="unified spot symbols, e.g. BTC/USDT")
+    run_p = sub.add_parser("run", help="stream md lines for the given symbols or a universe")
+    run_p.add_argument("symbols", nargs="*", help="unified spot symbols, e.g. BTC/USDT")
+    run_p.add_argument(
+        "--universe", metavar="QUOTE", help="every active spot market quoted in QUOTE, e.g. USDT"
+    )
+    run_p.add_argument("--perp-only", action="store_true", help="universe: only markets with a perpetual")
+    run_p.add_argument("--top", type=int, default=None, help="universe: the N busiest by 24 h quote volume")
+    run_p.add_argument(
+        "--reload-interval", type=float, default=3600.0, help="universe: reload markets every S (3600)"
+    )
+    run_p.add_argument(
+        "--bootstrap-concurrency", type=int, default=8, help="symbols bootstrapping at once (default 8)"
+    )
+    run_p.add_argument(
+        "--quiet", action="store_true", help="no md lines; progress, errors and a summary only"
+    )
     run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
+    run_p.add_argument("--sim-markets", type=int, default=None, help="with --sim: N synthetic USDT markets")
     run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     run_p.add_argument(
         "--rss", action="append", default=[], metavar="URL", help="RSS/Atom feed for md['texts'] (repeatable)"
@@ -179,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             return asyncio.run(smoke(args))
-        return asyncio.run(run(args.symbols, args.sim, args.duration, args.metrics_port, args.rss))
+        return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
     except ValueError as exc:  # bad symbols, bad arguments: a message, not a traceback

@@ -31,6 +31,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import ccxt
@@ -47,6 +48,7 @@ from .mexc_parsing import (
     parse_swap_ticker,
     parse_trades,
 )
+from .mexc_quiet import QUIET_AFTER, BookSnapshots, confirm_quiet
 from .mexc_universe import Selection, UniverseSpec, select_universe
 from .mexc_ws_client import MexcWsClient
 from .time_sync import ClockSync
@@ -109,6 +111,7 @@ class MexcAdapter:
         max_connection_age: float = MAX_CONNECTION_AGE,
         clock_warn_ms: float = 1000.0,
         ccxt_config: dict[str, Any] | None = None,
+        quiet_after: float = QUIET_AFTER,
     ) -> None:
         self.symbols = list(symbols)
         self.rate_limit = rate_limit
@@ -124,6 +127,10 @@ class MexcAdapter:
         #: extra ccxt constructor config, deep-merged by ccxt (e.g. ``{"streaming": {"keepAlive": 8000}}``).
         self.ccxt_config = ccxt_config or {}
         self.clock = ClockSync()
+        #: book-ticker silence after which MEXC's REST book decides: quiet market or dead
+        #: stream (see ``mexc_quiet``).
+        self.quiet_after = quiet_after
+        self.books = BookSnapshots(self._fetch_books)
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
         self.counters: Counter[tuple[str, str]] = Counter()
@@ -447,40 +454,92 @@ class MexcAdapter:
         ticker = await self._retry("fetch_swap_ticker", self.rest.fetch_ticker, inst.perp_symbol)
         return parse_swap_ticker(ticker, inst.contract_size)
 
+    async def _fetch_books(self) -> dict[str, dict]:
+        """MEXC's REST book tickers of every spot pair, one request (see ``mexc_quiet``)."""
+        return await self._retry("fetch_bids_asks", self.rest.fetch_bids_asks, None, {"type": "spot"})
+
+    async def _confirm_quiet_book(self, symbol: str, last: dict | None) -> dict | None:
+        """The REST book as a ticker when it equals the ``last`` one streamed, else None."""
+        books = await self.books.get()
+        return confirm_quiet(books.get(symbol), last, self.clock.now_ms())
+
+    async def _ask_exchange(
+        self, name: str, confirm: Callable[[T | None], Awaitable[T | None]], last: T | None
+    ) -> tuple[bool, T | None]:
+        """``(answered, confirmation)`` from ``confirm(last)``, bounded by ``quiet_after`` so the
+        stream goes back to listening soon; a REST failure is no verdict (counted, logged)."""
+        try:
+            async with asyncio.timeout(self.quiet_after):
+                confirmed = await confirm(last)
+        except Exception as exc:  # TimeoutError included: no verdict this time
+            if not is_transient(exc) and not isinstance(exc, TimeoutError):
+                raise
+            self.counters[(name, f"quiet_check.{type(exc).__name__}")] += 1
+            log.warning("%s: could not ask MEXC whether the market is quiet: %s", name, exc)
+            return False, None
+        self.counters[(name, "quiet" if confirmed is not None else "diverged")] += 1
+        return True, confirmed
+
     # ------------------------------------------------------------------ streams
     async def _supervise(
-        self, symbol: str, channel: str, watch: Callable[[MexcWsClient], Awaitable[T]]
+        self,
+        symbol: str,
+        channel: str,
+        watch: Callable[[MexcWsClient], Awaitable[T]],
+        confirm: Callable[[T | None], Awaitable[T | None]] | None = None,
     ) -> AsyncIterator[tuple[T, float]]:
         """Yield ``(watch() result, frame arrival time)`` forever, reconnecting after transient errors.
 
-        A result that does not come within the channel's ``stale_after`` means the connection
-        is silently dead (MEXC can keep answering pings while sending nothing); the shared
-        connection is then reset so *every* stream on it reconnects and re-subscribes.
+        Silence for the channel's ``stale_after`` means the connection is silently dead (MEXC
+        can keep answering pings while sending nothing); the shared connection is then reset so
+        *every* stream on it reconnects and re-subscribes. A channel that is legitimately
+        silent in a quiet market passes ``confirm``: after ``quiet_after`` seconds of silence
+        it is asked for the exchange's view; a result is yielded as confirmed data, and None
+        twice in a row (the exchange moved on without us) resets the connection early.
         """
         self._active[(symbol, channel)] += 1
         try:
-            async for item in self._supervise_loop(symbol, channel, watch):
+            async for item in self._supervise_loop(symbol, channel, watch, confirm):
                 yield item
         finally:
             self._active[(symbol, channel)] -= 1
 
     async def _supervise_loop(
-        self, symbol: str, channel: str, watch: Callable[[MexcWsClient], Awaitable[T]]
+        self,
+        symbol: str,
+        channel: str,
+        watch: Callable[[MexcWsClient], Awaitable[T]],
+        confirm: Callable[[T | None], Awaitable[T | None]] | None,
     ) -> AsyncIterator[tuple[T, float]]:
         name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
         backoff = self.backoff_factory()
         stale_after = self.stale_after.get(channel)
+        quiet_after = self.quiet_after if confirm is not None else None
+        step = min((t for t in (stale_after, quiet_after) if t is not None), default=None)
+        loop = asyncio.get_running_loop()
+        heard_at, last, diverged = loop.time(), None, False
         while True:
             ws = await self.ws(symbol)
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races with a result, and the stream would outlive close().
-                async with asyncio.timeout(stale_after):
+                async with asyncio.timeout(step):
                     result = await watch(ws)
             except TimeoutError:
+                silent = loop.time() - heard_at
+                if confirm is not None and (stale_after is None or silent < stale_after):
+                    answered, confirmed = await self._ask_exchange(name, confirm, last)
+                    if confirmed is not None:
+                        heard_at, diverged = loop.time(), False
+                        yield confirmed, time.perf_counter()
+                        continue
+                    if not answered or not diverged:  # no verdict, or a first disagreement
+                        diverged = diverged or answered
+                        continue
+                heard_at, diverged = loop.time(), False
                 self.counters[(name, "stale")] += 1
-                self._disconnected(symbol, channel, f"no data for {stale_after:.0f}s")
-                self._reset_connection(ws, url_key, f"{name}: no data for {stale_after:.0f}s")
+                self._disconnected(symbol, channel, f"no data for {silent:.0f}s")
+                self._reset_connection(ws, url_key, f"{name}: no data for {silent:.0f}s")
                 await log_and_sleep(backoff, log, name, StaleStreamError("silent stream"))
             except UnknownSymbolError:
                 raise
@@ -498,6 +557,7 @@ class MexcAdapter:
                 ws.ws_dial_backoff = {}
             else:
                 backoff.success()
+                heard_at, last, diverged = loop.time(), result, False
                 client = ws.clients.get(ws.urls["api"]["ws"][url_key])
                 yield result, getattr(client, "last_rx", 0.0) or time.perf_counter()
 
@@ -521,7 +581,8 @@ class MexcAdapter:
     async def stream_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Book-ticker records ``{ts, bid, ask, last, spread, volume, rx}`` (module doc)."""
         await self.instrument(symbol)
-        async for tk, rx in self._supervise(symbol, "ticker", lambda ws: ws.watch_ticker(symbol)):
+        watch, confirm = (lambda ws: ws.watch_ticker(symbol)), partial(self._confirm_quiet_book, symbol)
+        async for tk, rx in self._supervise(symbol, "ticker", watch, confirm):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
             record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))

@@ -11,6 +11,7 @@ import pytest
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_universe import UniverseSpec
 from backend.src.data.market_feeder import BootstrapProgress, MarketFeeder
+from backend.src.sim.market_model import SimMarket
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until
 
@@ -122,3 +123,20 @@ async def test_a_429_pauses_every_rest_caller_not_just_the_one_refused(make_adap
     assert time.monotonic() - started >= 0.95
     assert sim.recorder.rest_requests["/api/v3/time"] == before + 1
     assert (await book)["bids"]
+
+
+@pytest.mark.asyncio
+async def test_market_reload_picks_up_listings_and_delistings(make_adapter, sim: MexcSimulator) -> None:
+    mds: list[dict] = []
+    feeder = MarketFeeder([], adapter=make_adapter(), universe=UniverseSpec("USDT"), reload_interval=0.3)
+    async with running(feeder, mds):
+        await wait_until(lambda: seen(mds) == {"BTC/USDT", "ETH/USDT", "DOGE/USDT"}, 10.0)
+        sim.list_market(SimMarket("NEW/USDT", 2.0, has_perp=False, price_decimals=4, qty_decimals=2))
+        sim.delist_market("DOGE/USDT")
+        await wait_until(lambda: "NEW/USDT" in seen(mds) and "DOGE/USDT" not in feeder.symbols, 10.0)
+        n_doge = sum(md["symbol"] == "DOGE/USDT" for md in mds)
+        await asyncio.sleep(0.4)
+        assert sum(md["symbol"] == "DOGE/USDT" for md in mds) == n_doge
+        assert sorted(feeder.symbols) == ["BTC/USDT", "ETH/USDT", "NEW/USDT"]
+        assert "DOGE/USDT" not in feeder.health()["symbols"]  # not reported stale or down
+    assert not feeder.failed  # leaving the universe is not a failure

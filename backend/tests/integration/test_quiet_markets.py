@@ -1,0 +1,75 @@
+"""Illiquid markets: a silent book ticker on a healthy connection is confirmed through MEXC's
+REST book (fresh md, no reset), while a silent subscription whose book moved on is reset early."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from backend.src.adapters.mexc_ccxt import MexcAdapter
+from backend.src.data.health import FeedHealth
+from backend.src.data.market_feeder import MarketFeeder
+from backend.src.sim.market_model import DEFAULT_MARKETS, SimMarket
+from backend.src.sim.server import MexcSimulator
+from backend.tests.conftest import FAST_OPTIONS
+from backend.tests.helpers import wait_until
+
+from .conftest import fast_backoff
+from .streams import Collector
+from .test_feeder_health import running
+
+QUIET = SimMarket("QUIET/USDT", 2.0, has_perp=False, price_decimals=4, qty_decimals=2, activity=0.0005)
+
+
+@pytest_asyncio.fixture
+async def quiet_sim() -> AsyncIterator[MexcSimulator]:
+    async with MexcSimulator([*DEFAULT_MARKETS, QUIET], seed=3, **FAST_OPTIONS) as simulator:
+        yield simulator
+
+
+@pytest.mark.asyncio
+async def test_quiet_market_is_confirmed_fresh_without_resetting_its_connection(quiet_sim) -> None:
+    symbols = ["BTC/USDT", "QUIET/USDT"]  # on one connection
+    adapter = MexcAdapter(symbols, rate_limit=False, urls=quiet_sim.urls, quiet_after=0.3)
+    feeder = MarketFeeder(
+        symbols, adapter=adapter, health=FeedHealth(stale_after_s=1.0), monitor_interval=0.05
+    )
+    mds: list[dict] = []
+    started = time.monotonic()
+    async with running(feeder, mds):
+        await wait_until(lambda: sum(md["symbol"] == "QUIET/USDT" for md in mds) >= 5, 10.0)
+        elapsed = time.monotonic() - started
+        report = feeder.health()
+    quiet = [md for md in mds if md["symbol"] == "QUIET/USDT"]
+    assert quiet_sim.recorder.book_tickers_sent["QUIETUSDT"] == 0  # MEXC pushed nothing for it
+    assert not any(md["stale"] for md in quiet) and quiet[-1]["ts"] > quiet[0]["ts"]  # fresh, moving time
+    assert quiet[-1]["bid"] == pytest.approx(quiet_sim.model.get("QUIET/USDT").book_ticker().bid * 1e-4)
+    assert adapter.counters[("QUIET/USDT ticker", "quiet")] >= 5
+    assert not [k for k in adapter.counters if k[1] == "stale"]  # no connection was reset
+    assert report["symbols"]["QUIET/USDT"]["uptime_pct"] == 100.0 and not report["totals"]["stale_symbols"]
+    assert adapter.books.fetches <= elapsed / adapter.books.ttl + 2  # one request serves all
+
+
+@pytest.mark.asyncio
+async def test_silent_subscription_of_a_moving_market_is_reset_long_before_stale_after(sim) -> None:
+    adapter = MexcAdapter(
+        ["BTC/USDT"], rate_limit=False, urls=sim.urls, quiet_after=0.3, backoff_factory=fast_backoff
+    )
+    try:
+        ticks = Collector(adapter.stream_ticker("BTC/USDT"))
+        await ticks.wait_for(3)
+        sim.faults.silence(channel="*bookTicker*")  # pings answered, market moving, no pushes
+        silenced = time.monotonic()
+        await wait_until(lambda: adapter.counters[("BTC/USDT ticker", "stale")] == 1, 5.0)
+        assert time.monotonic() - silenced < 2.0  # two disagreeing checks, not 30 s of silence
+        assert adapter.counters[("BTC/USDT ticker", "diverged")] == 2
+        assert adapter.counters[("BTC/USDT ticker", "quiet")] == 0  # no stale book passed as fresh
+        sim.faults.silence(False)
+        n = len(ticks.records)
+        await wait_until(lambda: len(ticks.records) > n + 3, 5.0)
+        await ticks.stop()
+    finally:
+        await adapter.close()

@@ -1,0 +1,53 @@
+"""Quiet market or dead stream: the verdict over REST book tickers (pure) and the shared snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from backend.src.adapters.mexc_quiet import BookSnapshots, confirm_quiet
+
+BOOK = {"symbol": "X/USDT", "bid": 1.5, "ask": 1.6, "timestamp": None}
+
+
+def test_unchanged_book_is_confirmed_with_exchange_time() -> None:
+    confirmed = confirm_quiet(BOOK, {"bid": 1.5, "ask": 1.6, "timestamp": 10}, now_ms=99)
+    assert confirmed == {**BOOK, "timestamp": 99}
+
+
+def test_first_book_of_a_quiet_pair_comes_from_rest() -> None:
+    assert confirm_quiet(BOOK, None, now_ms=5) == {**BOOK, "timestamp": 5}
+
+
+@pytest.mark.parametrize(
+    ("book", "last"),
+    [
+        (BOOK, {"bid": 1.5, "ask": 1.7}),  # the exchange moved on without a push
+        (BOOK, {"bid": 1.4, "ask": 1.6}),
+        (None, {"bid": 1.5, "ask": 1.6}),  # not listed any more
+        ({**BOOK, "ask": None}, None),  # one-sided book: nothing to confirm
+    ],
+)
+def test_anything_else_is_not_a_confirmation(book, last) -> None:
+    assert confirm_quiet(book, last, now_ms=1) is None
+
+
+@pytest.mark.asyncio
+async def test_concurrent_askers_share_one_request_per_ttl() -> None:
+    now = [0.0]
+    calls = 0
+
+    async def fetch() -> dict:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return {"X/USDT": {**BOOK, "bid": float(calls)}}
+
+    snapshots = BookSnapshots(fetch, ttl=2.0, clock=lambda: now[0])
+    results = await asyncio.gather(*(snapshots.get() for _ in range(50)))
+    assert calls == 1 and all(r["X/USDT"]["bid"] == 1.0 for r in results)
+    now[0] = 1.9
+    assert (await snapshots.get())["X/USDT"]["bid"] == 1.0
+    now[0] = 2.1
+    assert (await snapshots.get())["X/USDT"]["bid"] == 2.0 and snapshots.fetches == 2
