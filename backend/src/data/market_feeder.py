@@ -286,7 +286,15 @@ class MarketFeeder:
             return
         changed = state.bars.merge_exchange_bars(bars, first, through)
         self.backfilled[state.symbol] += changed
-        log.info("%s: backfilled %d bars (%d changed) after an outage", state.symbol, len(bars), changed)
+        # at INFO only when the exchange's bars differed: with thousands of symbols every
+        # bootstrap minute is backfilled, and nearly all of them were right already
+        log.log(
+            logging.INFO if changed else logging.DEBUG,
+            "%s: backfilled %d bars from REST, %d changed",
+            state.symbol,
+            len(bars),
+            changed,
+        )
 
     # ------------------------------------------------------------------ monitor
     async def _monitor(self, on_md: MdCallback) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 
@@ -27,14 +27,21 @@ class Collector:
         except Exception as exc:
             self.error = exc
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until ``count`` records in total have arrived (fails the test on timeout)."""
+    async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
-        while len(self.records) < count:
+        while not done():
             if self.error is not None:
                 raise self.error
-            assert time.monotonic() < deadline, f"only {len(self.records)} of {count} records in {timeout}s"
+            assert time.monotonic() < deadline, f"{what} in {timeout}s ({len(self.records)} records)"
             await asyncio.sleep(0.01)
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until ``count`` records in total have arrived (fails the test on timeout)."""
+        await self._wait(lambda: len(self.records) >= count, timeout, f"not {count} records")
+
+    async def wait_until(self, match: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until a record satisfying ``match`` has arrived (fails the test on timeout)."""
+        await self._wait(lambda: any(match(r) for r in self.records), timeout, "no matching record")
 
     async def next_after(self, t0: float, timeout: float = 10.0) -> float:  # noqa: ASYNC109
         """Seconds from ``t0`` to the first record that arrives after it."""

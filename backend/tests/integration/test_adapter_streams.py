@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from backend.src.adapters import mexc_ccxt
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_instruments import UnknownSymbolError
 from backend.src.sim.server import MexcSimulator
@@ -34,6 +35,29 @@ async def test_ticker_carries_book_last_and_volume_in_exchange_time(sim: MexcSim
     assert rec["last"] == trades.records[-1]["price"] or rec["last"] in {t["price"] for t in trades.records}
     assert abs(rec["ts"] - sim.clock.now_ms()) < 1_000
     assert abs(rec["ts"] - time.time() * 1000) > 3_000
+
+
+@pytest.mark.asyncio
+async def test_many_symbols_share_one_24h_stats_request(
+    sim: MexcSimulator, make_adapter, monkeypatch
+) -> None:
+    """Per-symbol stats requests do not scale (2000 symbols would exceed MEXC's 50/s): above
+    the threshold one all-pairs request refreshes every streamed symbol."""
+    monkeypatch.setattr(mexc_ccxt, "BULK_STATS_ABOVE", 1)
+    symbols = ["BTC/USDT", "ETH/USDT", "DOGE/USDT"]
+    adapter: MexcAdapter = make_adapter(symbols)
+    streams = [Collector(adapter.stream_ticker(s)) for s in symbols]
+    try:
+        for stream in streams:
+            await stream.wait_for(1)
+        for stream in streams:  # the first records may predate the refresh
+            await stream.wait_until(lambda r: r["volume"] is not None and r["volume"] > 0)
+    finally:
+        for stream in streams:
+            await stream.stop()
+    stats_queries = [q for path, q in sim.recorder.rest_log if path == "/api/v3/ticker/24hr"]
+    assert stats_queries and all("symbol" not in q for q in stats_queries)
+    assert len(stats_queries) <= 2  # one refresh (plus at most one racing the first cache fill)
 
 
 @pytest.mark.asyncio
