@@ -48,7 +48,7 @@ from .mexc_parsing import (
     parse_swap_ticker,
     parse_trades,
 )
-from .mexc_quiet import QUIET_AFTER, BookSnapshots, confirm_quiet
+from .mexc_quiet import QUIET_AFTER, BookSnapshots, Verdict, judge_silence
 from .mexc_universe import Selection, UniverseSpec, select_universe
 from .mexc_ws_client import MexcWsClient
 from .time_sync import ClockSync
@@ -56,6 +56,8 @@ from .time_sync import ClockSync
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: asks the exchange about a silent stream, given the last result (see ``mexc_quiet``)
+Judge = Callable[[T | None], Awaitable[tuple[Verdict, T | None]]]
 
 #: MEXC spot ``/api/v3/depth`` accepts 1..5000 levels.
 MAX_DEPTH_LIMIT = 5000
@@ -462,27 +464,27 @@ class MexcAdapter:
         """MEXC's REST book tickers of every spot pair, one request (see ``mexc_quiet``)."""
         return await self._retry("fetch_bids_asks", self.rest.fetch_bids_asks, None, {"type": "spot"})
 
-    async def _confirm_quiet_book(self, symbol: str, last: dict | None) -> dict | None:
-        """The REST book as a ticker when it equals the ``last`` one streamed, else None."""
+    async def _judge_silent_book(self, symbol: str, last: dict | None) -> tuple[Verdict, dict | None]:
+        """What MEXC's REST book says about ``symbol``'s silent book ticker (``mexc_quiet``)."""
         books = await self.books.get()
-        return confirm_quiet(books.get(symbol), last, self.clock.now_ms())
+        return judge_silence(books.get(symbol), last, self.clock.now_ms())
 
     async def _ask_exchange(
-        self, name: str, confirm: Callable[[T | None], Awaitable[T | None]], last: T | None
-    ) -> tuple[bool, T | None]:
-        """``(answered, confirmation)`` from ``confirm(last)``, bounded by ``quiet_after`` so the
-        stream goes back to listening soon; a REST failure is no verdict (counted, logged)."""
+        self, name: str, judge: Judge[T], last: T | None
+    ) -> tuple[Verdict | None, T | None]:
+        """``judge(last)``, bounded by ``quiet_after`` so the stream goes back to listening soon;
+        a REST failure is no verdict, ``(None, None)`` (counted, logged)."""
         try:
             async with asyncio.timeout(self.quiet_after):
-                confirmed = await confirm(last)
+                verdict, confirmed = await judge(last)
         except Exception as exc:  # TimeoutError included: no verdict this time
             if not is_transient(exc) and not isinstance(exc, TimeoutError):
                 raise
             self.counters[(name, f"quiet_check.{type(exc).__name__}")] += 1
             log.warning("%s: could not ask MEXC whether the market is quiet: %s", name, exc)
-            return False, None
-        self.counters[(name, "quiet" if confirmed is not None else "diverged")] += 1
-        return True, confirmed
+            return None, None
+        self.counters[(name, verdict.value)] += 1
+        return verdict, confirmed
 
     # ------------------------------------------------------------------ streams
     async def _supervise(
@@ -490,20 +492,21 @@ class MexcAdapter:
         symbol: str,
         channel: str,
         watch: Callable[[MexcWsClient], Awaitable[T]],
-        confirm: Callable[[T | None], Awaitable[T | None]] | None = None,
+        judge: Judge[T] | None = None,
     ) -> AsyncIterator[tuple[T, float]]:
         """Yield ``(watch() result, frame arrival time)`` forever, reconnecting after transient errors.
 
         Silence for the channel's ``stale_after`` means the connection is silently dead (MEXC
         can keep answering pings while sending nothing); the shared connection is then reset so
         *every* stream on it reconnects and re-subscribes. A channel that is legitimately
-        silent in a quiet market passes ``confirm``: after ``quiet_after`` seconds of silence
-        it is asked for the exchange's view; a result is yielded as confirmed data, and None
-        twice in a row (the exchange moved on without us) resets the connection early.
+        silent in a quiet market passes ``judge``: after ``quiet_after`` seconds of silence it
+        is asked for the exchange's view (``mexc_quiet.Verdict``): QUIET yields the confirming
+        result as data; MOVED twice in a row resets the connection early; ABSENT (not trading)
+        resets nothing, as a reconnect cannot bring back a halted market.
         """
         self._active[(symbol, channel)] += 1
         try:
-            async for item in self._supervise_loop(symbol, channel, watch, confirm):
+            async for item in self._supervise_loop(symbol, channel, watch, judge):
                 yield item
         finally:
             self._active[(symbol, channel)] -= 1
@@ -513,12 +516,12 @@ class MexcAdapter:
         symbol: str,
         channel: str,
         watch: Callable[[MexcWsClient], Awaitable[T]],
-        confirm: Callable[[T | None], Awaitable[T | None]] | None,
+        judge: Judge[T] | None,
     ) -> AsyncIterator[tuple[T, float]]:
         name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
         backoff = self.backoff_factory()
         stale_after = self.stale_after.get(channel)
-        quiet_after = self.quiet_after if confirm is not None else None
+        quiet_after = self.quiet_after if judge is not None else None
         step = min((t for t in (stale_after, quiet_after) if t is not None), default=None)
         loop = asyncio.get_running_loop()
         heard_at, last, diverged = loop.time(), None, False
@@ -531,14 +534,17 @@ class MexcAdapter:
                     result = await watch(ws)
             except TimeoutError:
                 silent = loop.time() - heard_at
-                if confirm is not None and (stale_after is None or silent < stale_after):
-                    answered, confirmed = await self._ask_exchange(name, confirm, last)
-                    if confirmed is not None:
+                if judge is not None and (stale_after is None or silent < stale_after):
+                    verdict, confirmed = await self._ask_exchange(name, judge, last)
+                    if verdict is Verdict.QUIET and confirmed is not None:
                         heard_at, diverged = loop.time(), False
                         yield confirmed, time.perf_counter()
                         continue
-                    if not answered or not diverged:  # no verdict, or a first disagreement
-                        diverged = diverged or answered
+                    if verdict is Verdict.ABSENT:
+                        heard_at, diverged = loop.time(), False
+                        continue
+                    if verdict is None or not diverged:  # no verdict, or a first MOVED
+                        diverged = diverged or verdict is Verdict.MOVED
                         continue
                 heard_at, diverged = loop.time(), False
                 self.counters[(name, "stale")] += 1
@@ -585,8 +591,8 @@ class MexcAdapter:
     async def stream_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Book-ticker records ``{ts, bid, ask, last, spread, volume, rx}`` (module doc)."""
         await self.instrument(symbol)
-        watch, confirm = (lambda ws: ws.watch_ticker(symbol)), partial(self._confirm_quiet_book, symbol)
-        async for tk, rx in self._supervise(symbol, "ticker", watch, confirm):
+        watch, judge = (lambda ws: ws.watch_ticker(symbol)), partial(self._judge_silent_book, symbol)
+        async for tk, rx in self._supervise(symbol, "ticker", watch, judge):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
             record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))

@@ -8,7 +8,8 @@ stale price. So after ``QUIET_AFTER`` seconds of silence the supervisor asks the
 MEXC's REST book ticker for all pairs (``GET /api/v3/ticker/bookTicker``, one request, shared
 by every silent stream for ``SNAPSHOT_TTL`` seconds) either still shows the book we last
 streamed — the market is quiet, and that is confirmed fresh data — or it has moved on without
-us, and the stream is broken.
+us, and the stream is broken; or it has no book for the symbol at all (trading halted or
+delisted), and there is nothing a reconnect could fix.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
 from typing import Any
 
 #: Seconds of book-ticker silence before the exchange is asked; well under the feeder's 10 s
@@ -55,18 +57,26 @@ class BookSnapshots:
         return self._books
 
 
-def confirm_quiet(
-    book: Mapping[str, Any] | None, last: Mapping[str, Any] | None, now_ms: int
-) -> dict[str, Any] | None:
-    """A ticker confirming the market is quiet, or None when the stream cannot be trusted.
+class Verdict(Enum):
+    """What the exchange's book says about a silent book-ticker stream."""
 
-    ``book`` is the exchange's REST book ticker of the symbol (None when it is not listed any
-    more), ``last`` the last streamed ticker (None before the first push: MEXC pushes nothing
-    on subscribe, so a quiet pair's first book comes from here). The confirmation is the REST
+    QUIET = "quiet"  # unchanged: the market is quiet and the stream healthy
+    MOVED = "moved"  # changed without a push: the stream missed it
+    ABSENT = "absent"  # no two-sided book: not trading (halted, delisted), nothing to stream
+
+
+def judge_silence(
+    book: Mapping[str, Any] | None, last: Mapping[str, Any] | None, now_ms: int
+) -> tuple[Verdict, dict[str, Any] | None]:
+    """The verdict and, for a quiet market, the ticker confirming it.
+
+    ``book`` is the exchange's REST book ticker of the symbol (None when it is not listed),
+    ``last`` the last streamed ticker (None before the first push: MEXC pushes nothing on
+    subscribe, so a quiet pair's first book comes from here). The confirmation is the REST
     book stamped ``now_ms`` in exchange time: it is what MEXC says the book is now.
     """
     if book is None or book.get("bid") is None or book.get("ask") is None:
-        return None
+        return Verdict.ABSENT, None
     if last is not None and (float(book["bid"]), float(book["ask"])) != (last.get("bid"), last.get("ask")):
-        return None
-    return {**book, "timestamp": now_ms}
+        return Verdict.MOVED, None
+    return Verdict.QUIET, {**book, "timestamp": now_ms}

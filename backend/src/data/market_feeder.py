@@ -137,6 +137,8 @@ class MarketFeeder:
         #: None is :meth:`close` waking it up.
         self._finished: asyncio.Queue[tuple[str, asyncio.Task | None]] = asyncio.Queue()
         self._skipped: set[str] = set()
+        #: symbol → whether it streams its perpetual: a reload that changes it restarts the symbol
+        self._has_perp: dict[str, bool] = {}
         self._background = TaskSet()
         self._closed = False
 
@@ -179,6 +181,7 @@ class MarketFeeder:
                 raise
         self._progressed(symbol, ok=True)
         self.states[symbol] = state
+        self._has_perp[symbol] = has_perp
         self._schedule_backfill(state)  # the minute forming now is only partly ours
         self.feed_health.freshness(symbol).start(self.clock())
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
@@ -400,6 +403,7 @@ class MarketFeeder:
             if symbol in self.symbols:
                 self.symbols.remove(symbol)
             self.states.pop(symbol, None)
+            self._has_perp.pop(symbol, None)
             self._backfill.pop(symbol, None)
             self.feed_health.retire(symbol)
             await self.adapter.release(symbol)
@@ -434,6 +438,21 @@ class MarketFeeder:
             if added:
                 log.info("joining the universe (listed or ranked up): %s", added)
                 await self.add_symbols(added)
+            await self._restart_perp_changes()
+
+    async def _restart_perp_changes(self) -> None:
+        """Restart symbols whose perpetual was listed or delisted since their bootstrap: a new
+        one brings funding and open interest, a gone one must not leave its last figures in
+        every md (nor a swap stream waiting for pushes that never come)."""
+        changed = []
+        for symbol, had in list(self._has_perp.items()):
+            inst = await self.adapter.instrument(symbol)
+            if (self.perpetuals and inst.perp_symbol is not None) != had:
+                changed.append(symbol)
+        if changed:
+            log.info("perpetual listed or delisted, restarting: %s", changed)
+            await self.remove_symbols(changed)
+            await self.add_symbols(changed)
 
     async def _supervise_symbols(self) -> None:
         """Record every symbol task that ends on its own; return when none is left (unless the

@@ -65,11 +65,31 @@ async def test_silent_subscription_of_a_moving_market_is_reset_long_before_stale
         silenced = time.monotonic()
         await wait_until(lambda: adapter.counters[("BTC/USDT ticker", "stale")] == 1, 5.0)
         assert time.monotonic() - silenced < 2.0  # two disagreeing checks, not 30 s of silence
-        assert adapter.counters[("BTC/USDT ticker", "diverged")] == 2
+        assert adapter.counters[("BTC/USDT ticker", "moved")] == 2
         assert adapter.counters[("BTC/USDT ticker", "quiet")] == 0  # no stale book passed as fresh
         sim.faults.silence(False)
         n = len(ticks.records)
         await wait_until(lambda: len(ticks.records) > n + 3, 5.0)
         await ticks.stop()
+    finally:
+        await adapter.close()
+
+
+@pytest.mark.asyncio
+async def test_a_market_that_stops_trading_does_not_reset_its_connection(sim) -> None:
+    adapter = MexcAdapter(["DOGE/USDT", "BTC/USDT"], rate_limit=False, urls=sim.urls, quiet_after=0.3)
+    try:
+        doge, btc = (
+            Collector(adapter.stream_ticker("DOGE/USDT")),
+            Collector(adapter.stream_ticker("BTC/USDT")),
+        )
+        await doge.wait_for(3)
+        sim.delist_market("DOGE/USDT", remove=True)  # halted: no pushes, no REST book
+        await wait_until(lambda: adapter.counters[("DOGE/USDT ticker", "absent")] >= 3, 5.0)
+        assert not [k for k in adapter.counters if k[1] == "stale"]  # BTC's connection left alone
+        n = len(btc.records)
+        await btc.wait_for(n + 5)
+        await doge.stop()
+        await btc.stop()
     finally:
         await adapter.close()

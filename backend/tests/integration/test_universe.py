@@ -140,3 +140,27 @@ async def test_market_reload_picks_up_listings_and_delistings(make_adapter, sim:
         assert sorted(feeder.symbols) == ["BTC/USDT", "ETH/USDT", "NEW/USDT"]
         assert "DOGE/USDT" not in feeder.health()["symbols"]  # not reported stale or down
     assert not feeder.failed  # leaving the universe is not a failure
+
+
+@pytest.mark.asyncio
+async def test_a_delisted_perpetual_restarts_its_symbol_without_funding(
+    make_adapter, sim: MexcSimulator
+) -> None:
+    mds: list[dict] = []
+    feeder = MarketFeeder([], adapter=make_adapter(), universe=UniverseSpec("USDT"), reload_interval=0.3)
+    async with running(feeder, mds):
+        await wait_until(
+            lambda: any(md["symbol"] == "BTC/USDT" and md["funding"] is not None for md in mds), 10
+        )
+        sim.delist_market("BTC/USDT:USDT")  # the perpetual only; spot trades on
+        mark = len(mds)
+        await wait_until(
+            lambda: any(md["symbol"] == "BTC/USDT" and md["funding"] is None for md in mds[mark:]), 10
+        )
+        later = len(mds)
+        await wait_until(lambda: sum(md["symbol"] == "BTC/USDT" for md in mds[later:]) >= 5, 10.0)
+        assert all(
+            md["funding"] is None and md["oi"] is None for md in mds[later:] if md["symbol"] == "BTC/USDT"
+        )
+        assert "swap" not in feeder.health()["symbols"]["BTC/USDT"]["channels"]
+    assert not feeder.failed

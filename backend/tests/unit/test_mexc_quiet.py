@@ -6,31 +6,31 @@ import asyncio
 
 import pytest
 
-from backend.src.adapters.mexc_quiet import BookSnapshots, confirm_quiet
+from backend.src.adapters.mexc_quiet import BookSnapshots, Verdict, judge_silence
 
 BOOK = {"symbol": "X/USDT", "bid": 1.5, "ask": 1.6, "timestamp": None}
 
 
 def test_unchanged_book_is_confirmed_with_exchange_time() -> None:
-    confirmed = confirm_quiet(BOOK, {"bid": 1.5, "ask": 1.6, "timestamp": 10}, now_ms=99)
-    assert confirmed == {**BOOK, "timestamp": 99}
+    verdict = judge_silence(BOOK, {"bid": 1.5, "ask": 1.6, "timestamp": 10}, now_ms=99)
+    assert verdict == (Verdict.QUIET, {**BOOK, "timestamp": 99})
 
 
 def test_first_book_of_a_quiet_pair_comes_from_rest() -> None:
-    assert confirm_quiet(BOOK, None, now_ms=5) == {**BOOK, "timestamp": 5}
+    assert judge_silence(BOOK, None, now_ms=5) == (Verdict.QUIET, {**BOOK, "timestamp": 5})
 
 
 @pytest.mark.parametrize(
-    ("book", "last"),
+    ("book", "last", "verdict"),
     [
-        (BOOK, {"bid": 1.5, "ask": 1.7}),  # the exchange moved on without a push
-        (BOOK, {"bid": 1.4, "ask": 1.6}),
-        (None, {"bid": 1.5, "ask": 1.6}),  # not listed any more
-        ({**BOOK, "ask": None}, None),  # one-sided book: nothing to confirm
+        (BOOK, {"bid": 1.5, "ask": 1.7}, Verdict.MOVED),  # the exchange moved on without a push
+        (BOOK, {"bid": 1.4, "ask": 1.6}, Verdict.MOVED),
+        (None, {"bid": 1.5, "ask": 1.6}, Verdict.ABSENT),  # not listed any more
+        ({**BOOK, "ask": None}, None, Verdict.ABSENT),  # one-sided book: not trading
     ],
 )
-def test_anything_else_is_not_a_confirmation(book, last) -> None:
-    assert confirm_quiet(book, last, now_ms=1) is None
+def test_anything_else_is_not_a_confirmation(book, last, verdict) -> None:
+    assert judge_silence(book, last, now_ms=1) == (verdict, None)
 
 
 @pytest.mark.asyncio
