@@ -23,10 +23,14 @@ from typing import Any
 
 from .src.adapters.mexc_ccxt import MexcAdapter
 from .src.adapters.mexc_universe import UniverseSpec
+from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
 
 log = logging.getLogger("backend.cli")
+
+#: ``python -m backend feed|engines``: a feeder node and an engine host on a NATS bus (docs/BUS.md)
+BUS_COMMANDS = {"feed": run_feed, "engines": run_engines}
 
 
 def format_md(md: dict[str, Any]) -> str:
@@ -238,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default with --sim: the Epic's acceptance schedule scaled to the duration; '' for none",
     )
     smoke_p.add_argument("--report", default=None, help="also write the full report as JSON to this file")
+    add_bus_commands(sub)
     return parser
 
 
@@ -251,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             return asyncio.run(smoke(args))
+        if args.command in BUS_COMMANDS:
+            return asyncio.run(BUS_COMMANDS[args.command](args))
         return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130

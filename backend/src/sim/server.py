@@ -35,6 +35,18 @@ from .ws_swap import SwapEndpoint
 log = logging.getLogger(__name__)
 
 
+def sim_urls(base_url: str) -> dict[str, Any]:
+    """ccxt's partial ``urls['api']`` of a simulator serving at ``base_url`` (in this process or
+    started on its own with ``python -m backend.src.sim``)."""
+    b = base_url.rstrip("/")
+    w = "ws" + b.removeprefix("http")
+    return {
+        "spot": {"public": b, "private": b},
+        "contract": {"public": f"{b}/api/v1/contract", "private": f"{b}/api/v1/private"},
+        "ws": {"spot": f"{w}/ws", "swap": f"{w}/edge"},
+    }
+
+
 class MexcSimulator:
     """Loopback MEXC: REST, spot protobuf websocket and contract JSON websocket.
 
@@ -78,12 +90,7 @@ class MexcSimulator:
     @property
     def urls(self) -> dict[str, Any]:
         """Partial ccxt ``urls['api']`` for ``{'urls': {'api': sim.urls}}`` (deep-merged)."""
-        b, w = self.base_url, self.ws_url
-        return {
-            "spot": {"public": b, "private": b},
-            "contract": {"public": f"{b}/api/v1/contract", "private": f"{b}/api/v1/private"},
-            "ws": {"spot": f"{w}/ws", "swap": f"{w}/edge"},
-        }
+        return sim_urls(self.base_url)
 
     @property
     def markets(self) -> tuple[SimMarket, ...]:

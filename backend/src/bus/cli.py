@@ -1,0 +1,178 @@
+"""Command line of the bus: ``feed`` (a feeder node) and ``engines`` (an engine host).
+
+``python -m backend.src.bus feed --nats URL --node-id A [--sim | --sim-url URL] SYMBOLS...``
+streams the symbols this node holds leases for and publishes their md; run it on N machines
+with the same SYMBOLS and they split them. ``python -m backend.src.bus engines --nats URL
+SYMBOLS...`` runs one engine per symbol fed from the bus. Both stop on SIGINT/SIGTERM (or after
+``--duration``), release what they hold, and print their final stats as JSON on stdout.
+
+``add_bus_commands`` only declares arguments and imports nothing heavy, so ``backend/cli.py``
+can add these subcommands without importing ``nats`` or ccxt; ``run_feed``/``run_engines``
+import them when a command actually runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("backend.src.bus")
+
+DEFAULT_NATS = "nats://127.0.0.1:4222"
+
+
+def default_node_id() -> str:
+    """``<host>-<pid>``: unique per process, readable in the lease bucket."""
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())
+    return f"{host or 'node'}-{os.getpid()}"
+
+
+def add_bus_commands(subparsers: Any) -> None:
+    """Add ``feed`` and ``engines`` to an argparse subparsers object."""
+    feed = subparsers.add_parser("feed", help="feeder node: stream the leased symbols, publish md to NATS")
+    feed.add_argument("symbols", nargs="*", help="the universe shared by all nodes, e.g. BTC/USDT ETH/USDT")
+    feed.add_argument(
+        "--universe", metavar="QUOTE", help="instead of SYMBOLS: every active spot market quoted in QUOTE"
+    )
+    feed.add_argument("--perp-only", action="store_true", help="universe: only markets with a perpetual")
+    feed.add_argument("--top", type=int, default=None, help="universe: the N busiest by 24 h quote volume")
+    feed.add_argument("--nats", default=DEFAULT_NATS, help=f"NATS server URL (default {DEFAULT_NATS})")
+    feed.add_argument("--node-id", default=None, help="unique node name (default <host>-<pid>)")
+    source = feed.add_mutually_exclusive_group()
+    source.add_argument("--sim", action="store_true", help="offline: stream from an in-process simulator")
+    source.add_argument(
+        "--sim-url",
+        default=None,
+        metavar="URL",
+        help="stream from a running simulator, e.g. http://127.0.0.1:8765",
+    )
+    feed.add_argument("--lease-ttl", type=float, default=10.0, help="lease time in seconds (default 10)")
+    feed.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    engines = subparsers.add_parser("engines", help="engine host: one engine per symbol, md from NATS")
+    engines.add_argument("symbols", nargs="+", help="symbols to run engines for, e.g. BTC/USDT")
+    engines.add_argument("--nats", default=DEFAULT_NATS, help=f"NATS server URL (default {DEFAULT_NATS})")
+    engines.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    engines.add_argument(
+        "--stats-every", type=float, default=10.0, help="log engine stats every N seconds (default 10)"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _exchange_urls(use_sim: bool, sim_url: str | None) -> AsyncIterator[dict[str, Any] | None]:
+    """``None`` (MEXC itself), a running simulator's URLs, or those of an in-process one."""
+    if sim_url is not None:
+        from ..sim.server import sim_urls
+
+        yield sim_urls(sim_url)
+        return
+    if not use_sim:
+        yield None
+        return
+    from ..sim.server import MexcSimulator
+
+    async with MexcSimulator() as sim:
+        log.info("offline: MEXC simulator on %s", sim.base_url)
+        yield sim.urls
+
+
+async def _serve(main: Awaitable[None], stop: Callable[[], Awaitable[None]], duration: float | None) -> None:
+    """Run ``main`` until it ends, SIGINT/SIGTERM or ``duration``; then ``stop()`` and re-raise
+    what ``main`` raised. Signals are handled here so a stop releases leases cleanly."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+    main_task = asyncio.ensure_future(main)
+    waiter = asyncio.create_task(interrupted.wait())
+    try:
+        await asyncio.wait({main_task, waiter}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+        await stop()
+        await main_task
+    finally:
+        waiter.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_feed(args: argparse.Namespace) -> int:
+    """``feed``: a :class:`FeederNode` with a dynamic ``MarketFeeder`` on MEXC or a simulator."""
+    from ..adapters.mexc_ccxt import MexcAdapter
+    from ..data.market_feeder import MarketFeeder
+    from .connection import BusClient
+    from .node import FeederNode
+
+    node_id = args.node_id or default_node_id()
+    async with _exchange_urls(args.sim, args.sim_url) as urls:
+        adapter = MexcAdapter([], rate_limit=urls is None, urls=urls)
+        universe = await _universe(args, adapter)
+        feeder = MarketFeeder([], adapter=adapter, dynamic=True)
+        client = BusClient(args.nats, name=f"levibot-feed-{node_id}")
+        node = FeederNode(client, feeder, node_id, universe, lease_ttl=args.lease_ttl)
+        await _serve(node.run(), node.close, args.duration)
+    sys.stdout.write(json.dumps(node.stats(), default=str) + "\n")
+    return 0
+
+
+async def _universe(args: argparse.Namespace, adapter: Any) -> list[str]:
+    """The symbols the nodes share: as given, or resolved from MEXC's markets at start (every
+    node resolves the same markets; a node started later may see listings the others do not
+    lease until they restart)."""
+    if not args.universe:
+        if not args.symbols:
+            raise ValueError("name the symbols to share, or a universe with --universe USDT")
+        return list(args.symbols)
+    from ..adapters.mexc_universe import UniverseSpec
+
+    spec = UniverseSpec(args.universe.upper(), perp_only=args.perp_only, top=args.top)
+    symbols = list((await adapter.select_universe(spec)).symbols)
+    log.info("universe %s: %d symbols shared by the nodes", spec, len(symbols))
+    return symbols
+
+
+async def run_engines(args: argparse.Namespace) -> int:
+    """``engines``: an :class:`EngineManager` whose feeder is a :class:`BusSubscriber`."""
+    from ..engine.manager import EngineManager
+    from .subscriber import BusSubscriber
+
+    subscriber = BusSubscriber(args.nats, args.symbols)
+    manager = EngineManager(args.symbols, feeder=subscriber)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(args.stats_every)
+            log.info("bus %s; engines %s", subscriber.stats(), manager.stats()["engines"])
+
+    reporter = asyncio.create_task(report())
+    try:
+        await _serve(manager.run(), manager.stop, args.duration)
+    finally:
+        reporter.cancel()
+    sys.stdout.write(json.dumps({"bus": subscriber.stats(), **manager.stats()}) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.src.bus", description=__doc__.split("\n")[0])
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    add_bus_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    command = run_feed if args.command == "feed" else run_engines
+    try:
+        return asyncio.run(command(args))
+    except ValueError as exc:  # bad symbols or node id: a message, not a traceback
+        log.error("%s", exc)
+        return 2

@@ -1,0 +1,428 @@
+"""Symbol leases in a JetStream key-value bucket: N feeders share one symbol universe.
+
+Every feeder node runs :class:`SymbolLeases` over the bucket ``levibot_leases``, whose TTL is
+the lease time:
+
+* ``node.<id>`` is the node's heartbeat, re-put every ``ttl/3``; the live nodes are the
+  heartbeat keys that have not expired.
+* ``sym.<BASE>_<QUOTE>`` is a symbol's lease, value = owner node id. A node claims a free
+  symbol with a KV *create* (the server refuses it when the key exists: no two owners) and
+  renews it every ``ttl/3`` with an *update* on the revision it holds (refused once someone
+  else holds the key). A node that dies stops renewing; the server drops its keys after
+  ``ttl`` and the others claim the symbols at their next tick: takeover within about
+  ``4/3·ttl`` plus the new owner's bootstrap.
+* Each node holds at most its fair share ``ceil(len(universe) / live_nodes)`` (a pure function,
+  :func:`plan_leases`): when a node joins, the others release their surplus; when one leaves,
+  the others' share grows and they claim its symbols. Ties are broken by rendezvous hashing so
+  nodes prefer different symbols and rarely race for the same key.
+
+No overlap: a symbol is handed to the feeder only after its key was created, taken from the
+feeder before its key is purged, and dropped locally (``on_release``) once its last successful
+renewal is older than ``ttl - ttl/6`` — before the server can expire it and let another node
+take it. Such a lease is then *unsure*: the key may still be ours (a renewal that timed out but
+landed, or a NATS restart shorter than the TTL) and is re-adopted at the next tick if so. At
+start every taken key is unsure too, so a node restarted under the same id takes its symbols
+back at once instead of waiting for its old leases to expire.
+
+Why ``stream_info`` for the scan: it lists the bucket's live subjects in one request, where a
+KV ``keys()`` would create a consumer per tick; releases purge the key rather than deleting it,
+so no delete markers appear in that list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from ..engine.engine import RateLimitedLog
+from .connection import STREAM_NAME_IN_USE, BusClient
+from .subjects import symbol_token, token_symbol
+
+log = logging.getLogger(__name__)
+
+LEASE_BUCKET = "levibot_leases"
+NODE_PREFIX = "node."
+SYMBOL_PREFIX = "sym."
+_NODE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+Callback = Callable[[list[str]], Awaitable[None]]
+_NATS_ERRORS = (nats.errors.Error, OSError)
+
+
+# ---- pure planning -----------------------------------------------------------------------
+
+
+def fair_share(universe_size: int, live_nodes: int) -> int:
+    """Most symbols one node may hold: ``ceil(universe / nodes)``, so the shares cover it."""
+    return -(-universe_size // max(live_nodes, 1))
+
+
+def preference(node_id: str, symbol: str) -> int:
+    """Rendezvous score: each node ranks the universe in its own stable order."""
+    digest = hashlib.blake2b(f"{node_id}\x00{symbol}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+@dataclass(frozen=True)
+class LeasePlan:
+    """What one node does this tick: claim up to ``want`` of ``claim`` (in order), release ``release``."""
+
+    claim: tuple[str, ...]
+    want: int
+    release: tuple[str, ...]
+
+
+def plan_leases(
+    universe: Sequence[str], owned: Collection[str], taken: Collection[str], live_nodes: int, node_id: str
+) -> LeasePlan:
+    """Move ``owned`` towards the fair share: release the least preferred surplus, or list the
+    free symbols (in ``universe`` and not ``taken`` by anyone) most preferred first."""
+    target = fair_share(len(universe), live_nodes)
+    rank = {s: preference(node_id, s) for s in universe}
+    mine = sorted((s for s in owned if s in rank), key=rank.__getitem__, reverse=True)
+    if len(mine) > target:
+        return LeasePlan((), 0, tuple(mine[target:]))
+    free = sorted(
+        (s for s in universe if s not in taken and s not in owned), key=rank.__getitem__, reverse=True
+    )
+    return LeasePlan(tuple(free), target - len(mine), ())
+
+
+# ---- the lease table ---------------------------------------------------------------------
+
+
+@dataclass
+class _Lease:
+    revision: int
+    valid_until: float  # event-loop time after which another node may legally hold the key
+
+
+class SymbolLeases:
+    """This node's leases over ``universe``; calls ``on_acquire``/``on_release`` as they change."""
+
+    def __init__(
+        self,
+        client: BusClient,
+        node_id: str,
+        universe: Iterable[str],
+        on_acquire: Callback,
+        on_release: Callback,
+        *,
+        ttl: float = 10.0,
+        bucket: str = LEASE_BUCKET,
+        retry_s: float = 0.5,
+    ) -> None:
+        if not _NODE_ID.fullmatch(node_id):
+            raise ValueError(f"node id {node_id!r}: use letters, digits, '_' or '-'")
+        if ttl <= 0:
+            raise ValueError(f"lease ttl must be > 0, got {ttl}")
+        self.client = client
+        self.node_id = node_id
+        self.universe = list(dict.fromkeys(universe))
+        self._keys = {s: SYMBOL_PREFIX + symbol_token(s) for s in self.universe}
+        self._on_acquire = on_acquire
+        self._on_release = on_release
+        self.ttl = ttl
+        self.bucket = bucket
+        self.retry_s = retry_s
+        self.live_nodes = 0
+        self.counts = {"claimed": 0, "released": 0, "lost": 0, "expired": 0, "adopted": 0, "errors": 0}
+        self._value = node_id.encode()
+        self._leases: dict[str, _Lease] = {}
+        self._unsure: set[str] = set()
+        self._scanned = False
+        self._kv: KeyValue | None = None
+        self._stop = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._running = False
+        self._error_log = RateLimitedLog(log, 10.0)
+
+    @property
+    def owned(self) -> list[str]:
+        return sorted(self._leases)
+
+    @property
+    def _stream(self) -> str:
+        return f"KV_{self.bucket}"  # nats-py's (and the Go client's) name of a bucket's stream
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _error(self, what: str, exc: BaseException) -> None:
+        self.counts["errors"] += 1
+        self._error_log.event(
+            "%s: %s failed (%d lease errors so far): %s: %s",
+            self.node_id,
+            what,
+            self.counts["errors"],
+            type(exc).__name__,
+            exc,
+        )
+
+    # ---- loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Open the bucket, then tick every ``ttl/3`` until :meth:`close`."""
+        self._running = True
+        try:
+            await self.client.connect()
+            while self._kv is None and not self._stop.is_set():
+                try:
+                    self._kv = await self._open_bucket()
+                except _NATS_ERRORS as exc:
+                    self._error("opening the lease bucket", exc)
+                    await self._sleep(self.retry_s)
+            while not self._stop.is_set():
+                started = self._loop_time()
+                await self._tick()
+                wake = min([started + self.ttl / 3, *(lease.valid_until for lease in self._leases.values())])
+                await self._sleep(wake - self._loop_time())
+        finally:
+            self._stopped.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once on :meth:`close`."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=max(seconds, 0.0))
+        except TimeoutError:
+            pass
+
+    async def _open_bucket(self) -> KeyValue:
+        """Create the bucket, or bind to an existing one and adopt its TTL (all nodes must agree)."""
+        js = self.client.js
+        config = KeyValueConfig(
+            bucket=self.bucket,
+            description="levibot feeder leases: node.<id> heartbeats, sym.<BASE>_<QUOTE> owners",
+            history=1,
+            ttl=self.ttl,
+            storage=StorageType.FILE,
+        )
+        try:
+            return await js.create_key_value(config)
+        except BadRequestError as exc:
+            if exc.err_code != STREAM_NAME_IN_USE:
+                raise
+        kv = await js.key_value(self.bucket)
+        ttl = (await kv.status()).ttl
+        if not ttl:
+            raise ValueError(f"lease bucket {self.bucket} has no TTL; delete it so it can be re-created")
+        if ttl != self.ttl:
+            log.warning(
+                "%s: lease bucket %s has ttl %.3gs (asked %.3gs); using it",
+                self.node_id,
+                self.bucket,
+                ttl,
+                self.ttl,
+            )
+            self.ttl = ttl
+        return kv
+
+    async def _tick(self) -> None:
+        """Renew, heartbeat, scan; then release the surplus and claim up to the fair share."""
+        assert self._kv is not None
+        sent = self._loop_time()
+        await self._drop(self._expired(sent), reason="expired")
+        scan: tuple[int, set[str]] | None = None
+        lost: list[str] = []
+        try:
+            async with asyncio.timeout_at(self._deadline()):
+                lost = await self._renew_all(sent)
+                await self._kv.put(NODE_PREFIX + self.node_id, self._value)
+                scan = await self._scan()
+        except (TimeoutError, *_NATS_ERRORS) as exc:  # also the deadline: expired leases drop next tick
+            self._error("renew/heartbeat/scan", exc)
+        await self._drop(lost, reason="lost")
+        if scan is None:
+            return
+        self.live_nodes, taken = scan
+        if not self._scanned:  # a restart under the same id finds its unexpired keys taken
+            self._scanned = True
+            self._unsure |= taken & set(self.universe)
+        plan = plan_leases(self.universe, self._leases, taken, self.live_nodes, self.node_id)
+        if plan.release:
+            await self.release(list(plan.release))
+        acquired: list[str] = []
+        try:
+            async with asyncio.timeout_at(self._deadline()):
+                acquired += await self._adopt(sent)
+                for symbol in plan.claim:
+                    if len(acquired) >= plan.want:
+                        break
+                    if await self._acquire(symbol, sent):
+                        acquired.append(symbol)
+                        self.counts["claimed"] += 1
+        except (TimeoutError, *_NATS_ERRORS) as exc:
+            self._error("claim", exc)
+        if acquired:
+            log.info(
+                "%s: acquired %s (%d owned, %d live nodes)",
+                self.node_id,
+                acquired,
+                len(self._leases),
+                self.live_nodes,
+            )
+            await self._on_acquire(acquired)
+
+    def _deadline(self) -> float | None:
+        """Network work must end before the earliest lease could expire on the server."""
+        return min((lease.valid_until for lease in self._leases.values()), default=None)
+
+    def _expired(self, now: float) -> list[str]:
+        return [s for s, lease in self._leases.items() if lease.valid_until <= now]
+
+    async def _drop(self, symbols: list[str], *, reason: str) -> None:
+        """Stop streaming leases we can no longer prove we hold (no purge: they may not be ours)."""
+        if not symbols:
+            return
+        for symbol in symbols:
+            del self._leases[symbol]
+            if reason == "expired":
+                self._unsure.add(symbol)
+        self.counts[reason] += len(symbols)
+        log.warning("%s: lease %s: %s", self.node_id, reason, symbols)
+        await self._on_release(symbols)
+
+    async def _each(
+        self, what: str, items: list[str], attempt: Callable[[str], Awaitable[Any]]
+    ) -> list[tuple[str, Any]]:
+        """Run ``attempt`` for every item concurrently; (item, result) of those that did not
+        fail with a NATS error (those are counted and logged; any other error propagates)."""
+        results = await asyncio.gather(*(attempt(item) for item in items), return_exceptions=True)
+        done = []
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, _NATS_ERRORS):
+                    raise result
+                self._error(f"{what} {item}", result)
+            else:
+                done.append((item, result))
+        return done
+
+    async def _renew_all(self, sent: float) -> list[str]:
+        """Renew every lease concurrently; returns the ones another node now holds."""
+        renewed = await self._each("renew", list(self._leases), lambda s: self._renew(s, sent))
+        return [symbol for symbol, held in renewed if not held]
+
+    async def _renew(self, symbol: str, sent: float) -> bool:
+        assert self._kv is not None
+        lease = self._leases[symbol]
+        try:
+            revision: int | None = await self._kv.update(self._keys[symbol], self._value, last=lease.revision)
+        except KeyWrongLastSequenceError:  # expired, or an earlier renewal landed unseen
+            revision = await self._take_key(symbol)
+        if revision is None:
+            return False
+        lease.revision = revision
+        lease.valid_until = sent + self.ttl * 5 / 6
+        return True
+
+    async def _scan(self) -> tuple[int, set[str]]:
+        """(live nodes including this one, symbols whose lease key exists)."""
+        info = await self.client.js.stream_info(self._stream, subjects_filter=f"$KV.{self.bucket}.>")
+        prefix = f"$KV.{self.bucket}."
+        nodes, taken = {self.node_id}, set()
+        for subject in info.state.subjects or {}:
+            key = subject.removeprefix(prefix)
+            if key.startswith(NODE_PREFIX):
+                nodes.add(key.removeprefix(NODE_PREFIX))
+            elif key.startswith(SYMBOL_PREFIX):
+                try:
+                    taken.add(token_symbol(key.removeprefix(SYMBOL_PREFIX)))
+                except ValueError as exc:
+                    self._error(f"reading lease key {key!r}", exc)
+        return len(nodes), taken
+
+    async def _adopt(self, sent: float) -> list[str]:
+        """Take back unsure leases whose key still names this node (or that are free now)."""
+        tried = await self._each("adopt", sorted(self._unsure), lambda s: self._acquire(s, sent))
+        adopted = [symbol for symbol, taken in tried if taken]
+        self.counts["adopted"] += len(adopted)
+        return adopted
+
+    async def _acquire(self, symbol: str, sent: float) -> bool:
+        """Claim ``symbol`` (or re-take its key if it names us). The symbol is unsure while the
+        request is in flight: a cancelled create may still have landed."""
+        self._unsure.add(symbol)
+        revision = await self._take_key(symbol)
+        self._unsure.discard(symbol)
+        if revision is None:
+            return False
+        self._leases[symbol] = _Lease(revision, sent + self.ttl * 5 / 6)
+        return True
+
+    async def _take_key(self, symbol: str) -> int | None:
+        """Create the key; if it exists and names this node, update it. Revision, or None."""
+        assert self._kv is not None
+        key = self._keys[symbol]
+        try:
+            return await self._kv.create(key, self._value)
+        except KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:  # expired in between; claimable at the next tick
+            return None
+        if entry.value != self._value:
+            return None
+        try:
+            return await self._kv.update(key, self._value, last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return None
+
+    # ---- release -----------------------------------------------------------------------
+
+    async def release(self, symbols: list[str]) -> None:
+        """Hand ``symbols`` back: stop streaming them first, then purge their keys."""
+        symbols = [s for s in symbols if s in self._leases]
+        if not symbols:
+            return
+        leases = {s: self._leases.pop(s) for s in symbols}
+        self.counts["released"] += len(symbols)
+        log.info("%s: releasing %s", self.node_id, symbols)
+        await self._on_release(symbols)
+        now = self._loop_time()
+        # Purging a key we may no longer hold would free another node's lease.
+        keys = [self._keys[s] for s, lease in leases.items() if lease.valid_until > now]
+        await self._purge(keys)
+
+    async def _purge(self, keys: list[str]) -> None:
+        """Delete ``keys`` without leaving delete markers; offline, they expire after the TTL."""
+        if not keys:
+            return
+        if not self.client.connected:
+            log.warning(
+                "%s: offline, %d lease keys expire in %.3gs instead", self.node_id, len(keys), self.ttl
+            )
+            return
+        js = self.client.js
+        await self._each(
+            "purge", keys, lambda k: js.purge_stream(self._stream, subject=f"$KV.{self.bucket}.{k}")
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "node": self.node_id,
+            "ttl": self.ttl,
+            "live_nodes": self.live_nodes,
+            "owned": self.owned,
+            **self.counts,
+        }
+
+    async def close(self) -> None:
+        """Stop the loop, release every lease and remove this node's heartbeat; idempotent."""
+        self._stop.set()
+        if self._running:
+            await self._stopped.wait()
+        await self.release(list(self._leases))
+        if self._kv is not None:
+            await self._purge([NODE_PREFIX + self.node_id])
