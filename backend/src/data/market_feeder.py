@@ -221,10 +221,13 @@ class MarketFeeder:
             if not state.ready():
                 health.on_data(self.clock())
                 continue
-            md = state.to_md(self.texts.texts_for(state.symbol) if self.texts is not None else [])
+            md = state.to_md(self._texts_for(state.symbol))
             rx = record[-1].get("rx") if channel == "trades" else record.get("rx")
             health.on_data(self.clock(), time.perf_counter() - rx if rx else None)
             await self._deliver(md, on_md, health)
+
+    def _texts_for(self, symbol: str) -> list[str]:
+        return self.texts.texts_for(symbol) if self.texts is not None else []
 
     async def _deliver(self, md: dict[str, Any], on_md: MdCallback, health: ChannelHealth) -> None:
         result = on_md(md)
@@ -315,7 +318,7 @@ class MarketFeeder:
                     )
                     if state.ready():
                         channel = self.feed_health.channel(symbol, self.feed_health.freshness_channel)
-                        await self._deliver(state.to_md([]), on_md, channel)
+                        await self._deliver(state.to_md(self._texts_for(symbol)), on_md, channel)
             malformed = self.adapter.malformed_frames()
             if malformed > malformed_seen:
                 self.feed_health.channel("*", "ws").on_receive(malformed - malformed_seen)

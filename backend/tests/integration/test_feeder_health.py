@@ -13,6 +13,8 @@ from backend.src.data.market_feeder import MarketFeeder
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until
 
+from .test_feeder_sim import StaticTexts
+
 MIN = 60_000
 
 
@@ -53,7 +55,11 @@ async def test_silent_stream_marks_md_stale_then_fresh_and_costs_uptime(
     mds: list[dict] = []
     adapter = make_adapter(["ETH/USDT"], stale_after={"ticker": 1.0})
     feeder = MarketFeeder(
-        ["ETH/USDT"], adapter=adapter, health=FeedHealth(stale_after_s=0.5), monitor_interval=0.05
+        ["ETH/USDT"],
+        adapter=adapter,
+        health=FeedHealth(stale_after_s=0.5),
+        monitor_interval=0.05,
+        texts=StaticTexts(),
     )
     async with running(feeder, mds):
         sim.faults.silence(path="/ws")
@@ -64,6 +70,7 @@ async def test_silent_stream_marks_md_stale_then_fresh_and_costs_uptime(
         await wait_until(lambda: not mds[-1]["stale"], 5.0)
         report = feeder.health()
     assert stale_md["symbol"] == "ETH/USDT" and stale_md["price"] is not None
+    assert stale_md["texts"] == ["news about ETH"]  # stale data, but the same md schema and texts
     flagged = [i for i, md in enumerate(mds) if md["stale"]]
     assert flagged == list(range(flagged[0], flagged[-1] + 1))  # one stale period, then fresh
     assert len({(mds[i]["bid"], mds[i]["ask"]) for i in flagged}) == 1  # the frozen book, flagged
