@@ -20,10 +20,14 @@ What each timing includes (everything else is set up outside the timer):
 * pandas reindex: numpy columns -> DataFrame indexed by date -> ``reindex`` to
   the full ``date_range`` -> the same fills -> numpy columns + mask.
 * fill_bars_columns: numpy columns in -> numpy columns + mask out (validated).
+* floor rows (no fill, output not compared): reading the columns out of the list of lists
+  that fill_bars must read, with the cheapest C-level reader numpy has
+  (``np.fromiter(map(itemgetter(k), rows))``): the timestamps for ``validate=False``, plus
+  high, low and volume for the validated fill.  No list entry point can beat these.
 
-Each case runs once to warm up, then ``--repeat`` times with ``gc.collect()``
-before every run (GC stays enabled while timing); the table shows median and
-min.  All outputs are checked to agree before anything is printed.
+Each case runs once to warm up, then the cases run round-robin ``--repeat``
+times with ``gc.collect()`` before every run (GC stays enabled while timing);
+the table shows median and min.  All outputs are checked to agree before anything is printed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -131,16 +136,25 @@ class Timing:
     best: float
 
 
-def measure(name: str, what: str, fn: Callable[[], Any], repeat: int) -> tuple[Timing, Any]:
-    result = fn()  # warm-up (imports, numpy/pandas caches, page faults)
-    runs = []
+def measure(cases: list[tuple[str, str, Callable[[], Any]]], repeat: int) -> tuple[list[Timing], list[Any]]:
+    """Warm every case up once, then time them round-robin, ``repeat`` rounds.
+
+    Round-robin rather than case after case: on a shared machine a burst of load then hits
+    every case of a round alike instead of skewing one case's runs, so the ratios hold.
+    """
+    outputs = [fn() for _, _, fn in cases]  # warm-up (imports, numpy/pandas caches, page faults)
+    runs: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    logger.debug("%s runs: %s", name, runs)
-    return Timing(name, what, statistics.median(runs), min(runs)), result
+        for (_, _, fn), times in zip(cases, runs, strict=True):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    timings = []
+    for (name, what, _), times in zip(cases, runs, strict=True):
+        logger.debug("%s runs: %s", name, times)
+        timings.append(Timing(name, what, statistics.median(times), min(times)))
+    return timings, outputs
 
 
 def _ms(seconds: float) -> str:
@@ -164,6 +178,15 @@ def check_agreement(seed_rows, ours_rows, ours_nv_rows, ours_mask, pd_resample, 
         assert np.array_equal(other[6], ours_mask), f"{label}: synthetic mask differs"
 
 
+def read_columns(rows: list[list[Any]], columns: tuple[int, ...]) -> list[np.ndarray]:
+    """What any list entry point pays before filling: one C-level pass per column it needs
+    (int timestamps straight into int64, the cheapest conversion, as fill_bars does)."""
+    return [
+        np.fromiter(map(itemgetter(k), rows), dtype=np.int64 if k == 0 else np.float64, count=len(rows))
+        for k in columns
+    ]
+
+
 def run(bars: int, missing: float, pattern: str, repeat: int, seed: int, console: Console) -> list[Timing]:
     rows, cols = make_data(bars, missing, pattern, seed)
     n_missing = bars - len(rows)
@@ -174,13 +197,11 @@ def run(bars: int, missing: float, pattern: str, repeat: int, seed: int, console
         ("pandas resample+agg", "cols -> DataFrame -> cols", lambda: pandas_resample_fill(*cols, STEP_MS)),
         ("pandas reindex+ffill", "cols -> DataFrame -> cols", lambda: pandas_reindex_fill(*cols, STEP_MS)),
         ("fill_bars_columns", "cols -> cols, validated", lambda: fill_bars_columns(*cols, STEP_MS)),
+        ("floor: read ts", "list -> 1 column", lambda: read_columns(rows, (0,))),
+        ("floor: read ts, h, l, v", "list -> 4 columns", lambda: read_columns(rows, (0, 2, 3, 5))),
     ]
-    timings, outputs = [], []
-    for name, what, fn in cases:
-        timing, output = measure(name, what, fn, repeat)
-        timings.append(timing)
-        outputs.append(output)
-    seed_out, ours, ours_nv, pd_res, pd_rei, col_out = outputs
+    timings, outputs = measure(cases, repeat)
+    seed_out, ours, ours_nv, pd_res, pd_rei, col_out = outputs[:6]
 
     _, mask = fill_bars(rows, return_mask=True)
     check_agreement(seed_out, ours, ours_nv, mask, pd_res, pd_rei, col_out)

@@ -24,7 +24,8 @@ Stages, timed per frame with ``perf_counter_ns`` (GC enabled):
   on both paths.
 * ``b ours``: ccxt value → record (``mexc_parsing``, as ``MexcAdapter.stream_*``) → feed
   health accounting, ``SymbolState.apply_*``, ``to_md`` (as ``MarketFeeder._pump``) →
-  ``EngineManager._on_md`` → ``Engine.push_md``. One md per trade. Engines keep up: their
+  ``EngineManager._on_md`` → ``Engine.push_md``. One md per record, i.e. per trade push
+  (``stream_trade_batches``), as the feeder does. Engines keep up: their
   inboxes are drained outside the timer. Klines end at ccxt (the md path builds bars from
   trades), so their ``b`` is empty.
 * ``c full`` = a ccxt + w + b;  ``d fast`` = a fast + w + b (each measured as one interval).
@@ -45,12 +46,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import itertools
 import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -78,11 +79,14 @@ from md_path_frames import (
 )
 from rich.console import Console
 from rich.table import Table
+from rss import peak_rss_mb, rss_mb
 
+from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
 from backend.src.adapters.mexc_ws_client import MexcWsClient
-from backend.src.data.health import FeedHealth
+from backend.src.data.health import ChannelHealth
 from backend.src.data.live_bars import LiveBars
+from backend.src.data.market_feeder import MarketFeeder
 from backend.src.data.md_mapping import SymbolState
 from backend.src.engine.engine import Engine
 from backend.src.engine.manager import EngineManager
@@ -113,53 +117,89 @@ class _IdleFeeder:
         return None
 
 
+def bootstrap_bars() -> list[list[float]]:
+    """The feeder's bootstrap history: closed 1 m bars up to ``START_MS``, every number its own
+    object as ccxt parses them from JSON (shared constants would understate the memory)."""
+    first = START_MS - BOOTSTRAP_BARS * 60_000
+    bars = []
+    for i in range(BOOTSTRAP_BARS):
+        close = 100.0 + (i % 97) * 0.01
+        bars.append([first + i * 60_000, close - 0.005, close + 0.01, close - 0.01, close, 1.0 + i])
+    return bars
+
+
 class OurPath:
     """What the library does with one resolved ccxt value, synchronously.
 
-    Mirrors ``MexcAdapter.stream_ticker/stream_trades/stream_swap_ticker`` (record, ``rx``,
-    last trade price), ``MarketFeeder._pump`` (channel health, ``apply_*``, ``ready``,
-    ``to_md``, delivery count) and ``EngineManager._on_md`` → ``Engine.push_md``, minus the
-    async-generator and task hops (the end-to-end run has those).
+    Mirrors ``MexcAdapter._supervise_loop`` (backoff reset, ``rx`` lookup) and
+    ``stream_ticker/stream_trade_batches/stream_swap_ticker`` (record, ``rx``, last trade
+    price), ``MarketFeeder._pump`` (channel health, ``apply_*``, backfill check, ``ready``,
+    ``to_md``, delivery count) and ``EngineManager._on_md`` → ``Engine.push_md``: one md per
+    record, and one per trade push (a batch of trades). The sync pieces are the library's own
+    methods (``_fresh_stats``, ``_parsed``, ``_maybe_backfill``, health, state, manager), so the
+    mirror is only the glue; the async-generator and task hops are left out (the end-to-end
+    run has those).
     """
 
     def __init__(self, symbols: list[str], contract_sizes: dict[str, float | None], queue_size: int = 100):
-        first = START_MS - BOOTSTRAP_BARS * 60_000
-        history = [[first + i * 60_000, 1.0, 1.0, 1.0, 1.0, 1.0] for i in range(BOOTSTRAP_BARS)]
-        self.states = {s: SymbolState(s, LiveBars(history, BOOTSTRAP_BARS)) for s in symbols}
+        self.states = {s: SymbolState(s, LiveBars(bootstrap_bars(), BOOTSTRAP_BARS)) for s in symbols}
         self.contract_sizes = contract_sizes
-        self.health = FeedHealth()
+        self.adapter = MexcAdapter(symbols)
+        never_stale = time.monotonic() + 1e9  # no background 24 h stats refresh (no REST here)
+        for s in symbols:
+            self.adapter._stats24[s] = (never_stale, {"last": None, "volume": 1000.0})
+        self.feeder = MarketFeeder(symbols, adapter=self.adapter)
+        self.feeder.states = self.states
+        self.health = self.feeder.feed_health
         self.manager = EngineManager(symbols, feeder=_IdleFeeder(), queue_size=queue_size)
-        self.last_trade: dict[str, float] = {}
-        self.stats = {"volume": 1000.0, "last": None}
-        self.clock = time.monotonic
+        self.backoff = self.adapter.backoff_factory()
+        self._channels: dict[tuple[str, str], ChannelHealth] = {}
         self.delivered = 0
 
-    def consume(self, kind: str, symbol: str, value: Any, rx: float) -> None:
+    def consume(self, kind: str, symbol: str, value: Any, ws: MexcWsClient) -> None:
+        ad = self.adapter
+        self.backoff.success()
+        url_key = "swap" if kind == SWAP_TICKER else "spot"
+        client = ws.clients.get(ws.urls["api"]["ws"][url_key])
+        rx = getattr(client, "last_rx", 0.0) or time.perf_counter()
         state = self.states[symbol]
         if kind == BOOK_TICKER:
-            last = self.last_trade.get(symbol, self.stats["last"])
-            record = {**parse_book_ticker(value, last, self.stats["volume"]), "rx": rx}
-            self._pump(state, "ticker", state.apply_ticker, record)
+            stats = ad._fresh_stats(symbol)
+            last = ad._last_trade.get(symbol, stats.get("last"))
+            record = ad._parsed(symbol, "ticker", parse_book_ticker, value, last, stats.get("volume"))
+            self._pump(state, "ticker", state.apply_ticker, {**record, "rx": rx})
         elif kind == DEALS:
-            for trade in parse_trades(value):
-                self.last_trade[symbol] = trade["price"]
-                self._pump(state, "trades", lambda t: state.apply_trades((t,)), {**trade, "rx": rx})
+            trades = ad._parsed(symbol, "trades", parse_trades, value)
+            ad._last_trade[symbol] = trades[-1]["price"]
+            self._pump(state, "trades", state.apply_trades, [{**trade, "rx": rx} for trade in trades])
         elif kind == SWAP_TICKER:
-            rec = parse_swap_ticker(value, self.contract_sizes.get(symbol))
-            self._pump(state, "swap", state.apply_swap, {**rec, "rx": rx})
+            size = self.contract_sizes.get(symbol)
+            record = ad._parsed(symbol, "swap", parse_swap_ticker, value, size)
+            self._pump(state, "swap", state.apply_swap, {**record, "rx": rx})
 
-    def _pump(self, state: SymbolState, channel: str, apply: Callable[[dict], bool], record: dict) -> None:
-        health = self.health.channel(state.symbol, channel)
-        health.on_receive()
+    def _pump(self, state: SymbolState, channel: str, apply: Callable[[Any], bool], record: Any) -> None:
+        key = (state.symbol, channel)
+        health = self._channels.get(key)
+        if health is None:  # the feeder looks it up once per stream
+            health = self._channels[key] = self.health.channel(*key)
+        health.on_receive(len(record) if channel == "trades" else 1)
         if not apply(record):
             health.on_drop("stale")
             return
+        if channel == "trades":
+            self.feeder._maybe_backfill(state)
+        if state.stale and channel == self.health.freshness_channel:
+            state.stale = False
         if not state.ready():
-            health.on_data(self.clock())
+            health.on_data(self.feeder.clock())
             return
         md = state.to_md([])
-        health.on_data(self.clock(), time.perf_counter() - record["rx"])
-        self.manager._on_md(md)
+        rx = record[-1].get("rx") if channel == "trades" else record.get("rx")
+        health.on_data(self.feeder.clock(), time.perf_counter() - rx if rx else None)
+        result = self.manager._on_md(md)
+        if inspect.isawaitable(result):  # pragma: no cover - _on_md is sync
+            raise TypeError("EngineManager._on_md became async; mirror the await")
+        self.feeder.delivered[md["symbol"]] += 1
         self.delivered += 1
         health.on_deliver()
 
@@ -201,7 +241,7 @@ class Runner:
             limit = value.getLimit(frame.symbol, None)
             value = self.ex.filter_by_since_limit(value, None, limit, "timestamp", True)
         t3 = clock()
-        self.ours.consume(frame.kind, frame.symbol, value, client.last_rx)
+        self.ours.consume(frame.kind, frame.symbol, value, self.ex)
         t4 = clock()
         return t2 - t1, (t1 - t0) + (t3 - t2), t4 - t3, t4 - t0
 
@@ -298,20 +338,6 @@ def _add(samples: dict[tuple[str, str], list[int]], kind: str, *pairs: tuple[str
 # -- memory ------------------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    """Current resident set size (Linux /proc; falls back to the peak elsewhere)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
-
-
 def ws_config(trades_limit: int | None) -> dict[str, Any]:
     """ccxt config of the benchmark's clients (no certificates, no 250 ms sleep on close)."""
     config: dict[str, Any] = {"verify": False, "timeout_on_exit": 0}
@@ -396,11 +422,13 @@ def child(args: argparse.Namespace) -> None:
     n = args.child
     config = ws_config(args.trades_limit)
     memory = asyncio.run(measure_memory(n, args.seed, config))
-    stream = frame_stream(sim_markets(n), seed=args.seed, max_trades=args.max_trades)
-    frames = list(itertools.islice(stream, args.frames))
-    warmup = min(len(frames) // 5, 2000)
-    gc.collect()
-    timings = asyncio.run(time_paths(n, frames, warmup, args.block, config))
+    timings: dict[str, dict[str, Summary]] = {}
+    if not args.memory_only:
+        stream = frame_stream(sim_markets(n), seed=args.seed, max_trades=args.max_trades)
+        frames = list(itertools.islice(stream, args.frames))
+        warmup = min(len(frames) // 5, 2000)
+        gc.collect()
+        timings = asyncio.run(time_paths(n, frames, warmup, args.block, config))
     plain = {kind: {stage: asdict(s) for stage, s in stages.items()} for kind, stages in timings.items()}
     json.dump({"n": n, "memory": memory, "timings": plain}, sys.stdout)
 
@@ -410,6 +438,8 @@ def run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
            str(args.seed), "--max-trades", str(args.max_trades), "--block", str(args.block)]
     if args.trades_limit is not None:
         cmd += ["--trades-limit", str(args.trades_limit)]
+    if args.memory_only:
+        cmd.append("--memory-only")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"child for {n} symbols failed:\n{done.stderr}")
@@ -498,6 +528,15 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def print_timings(results: list[dict[str, Any]], detail: bool) -> None:
+    console.print(stage_table(results, "mix"))
+    console.print(stage_table(results, "spot"))
+    if detail:
+        for kind in KINDS:
+            console.print(stage_table(results, kind))
+    console.print(ratio_table(results))
+
+
 def machine() -> str:
     cpu = platform.processor() or "?"
     try:
@@ -523,7 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-trades", type=int, default=5, help="trades per deals frame: 1..this")
     parser.add_argument("--block", type=int, default=250, help="frames per alternation block")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--trades-limit", type=int, help="ccxt options.tradesLimit (default: ccxt's 1000)")
+    parser.add_argument("--trades-limit", type=int,
+                        help="ccxt options.tradesLimit (default: MexcWsClient's; ccxt's own is 1000)")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory table (no timings)")
     parser.add_argument("--detail", action="store_true", help="per-kind stage tables too")
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     e2e = parser.add_argument_group("end to end (loopback simulator)")
@@ -533,6 +574,7 @@ def main(argv: list[str] | None = None) -> None:
     e2e.add_argument("--push-interval", type=float, default=0.01, help="simulator push interval, s")
     e2e.add_argument("--e2e-max-trades", type=int, default=3)
     e2e.add_argument("--duration", type=float, default=10.0, help="seconds of streaming per e2e case")
+    e2e.add_argument("--rss-every", type=float, help="sample RSS every this many s while streaming")
     e2e.add_argument("--slow-delay", type=float, default=0.05, help="s the slow engine spends per md")
     e2e.add_argument("--e2e-paths", nargs="+", choices=("fast", "ccxt"), default=["fast", "ccxt"])
     e2e.add_argument("--engines", nargs="+", choices=("library", "draining"),
@@ -555,21 +597,19 @@ def main(argv: list[str] | None = None) -> None:
             console.print(f"running {n} symbols ...")
             results.append(run_child(n, args))
         breakdown = allocation_breakdown()
-        console.print(stage_table(results, "mix"))
-        console.print(stage_table(results, "spot"))
-        if args.detail:
-            for kind in KINDS:
-                console.print(stage_table(results, kind))
-        console.print(ratio_table(results))
+        if not args.memory_only:
+            print_timings(results, args.detail)
         console.print(memory_table(results, breakdown))
-        for line in verdicts(results):
+        for line in [] if args.memory_only else verdicts(results):
             console.print(line)
     e2e_results: list[dict[str, Any]] = []
     if not args.no_e2e:
-        from md_path_e2e import e2e_table, run_e2e_cases
+        from md_path_e2e import e2e_table, rss_table, run_e2e_cases
 
         e2e_results = run_e2e_cases(args)
         console.print(e2e_table(e2e_results))
+        if args.rss_every is not None:
+            console.print(rss_table(e2e_results))
     if args.json:
         everything = {"machine": machine(), "synthetic": results, "e2e": e2e_results}
         args.json.write_text(json.dumps(everything, indent=1))

@@ -33,6 +33,7 @@ from typing import Any
 
 from md_path_frames import sim_markets
 from rich.table import Table
+from rss import rss_mb
 
 from backend.src.adapters import mexc_ccxt
 from backend.src.adapters.mexc_ccxt import MexcAdapter
@@ -233,9 +234,24 @@ async def serve(spec: dict[str, Any]) -> None:
                 print(json.dumps({**_sent(sim), "cpu_s": time.process_time()}), flush=True)
 
 
+async def _stream_for(duration: float, rss_every: float | None) -> list[tuple[float, float]]:
+    """Let the case stream for ``duration`` s; with ``rss_every``, sample ``(s, RSS MiB)``."""
+    if rss_every is None:
+        await asyncio.sleep(duration)
+        return []
+    samples = []
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < duration:
+        samples.append((elapsed, rss_mb()))
+        await asyncio.sleep(min(rss_every, duration - elapsed))
+    samples.append((time.perf_counter() - start, rss_mb()))
+    return samples
+
+
 async def run_case(n: int, *, push_interval: float, max_trades: int, duration: float, fast_path: bool,
                    slow_delay: float | None, separate: bool, draining: bool = False,
-                   seed: int = 1) -> dict[str, Any]:
+                   seed: int = 1, rss_every: float | None = None,
+                   trades_limit: int | None = None) -> dict[str, Any]:
     """Stream for ``duration`` s and account for every frame, record and md (module doc)."""
     symbols = [m.symbol for m in sim_markets(n)]
     normal, slow = (DrainingEngine, SlowDrainingEngine) if draining else (Engine, SlowEngine)
@@ -250,7 +266,8 @@ async def run_case(n: int, *, push_interval: float, max_trades: int, duration: f
     sim_kind = SimProcess if separate else InProcessSim
     with counting_clients(fast_path) as clients:
         async with sim_kind(n, seed, sim_options(push_interval, max_trades)) as sim:
-            adapter = MexcAdapter(symbols, rate_limit=False, urls=sim.urls)
+            options = {} if trades_limit is None else {"options": {"tradesLimit": trades_limit}}
+            adapter = MexcAdapter(symbols, rate_limit=False, urls=sim.urls, ccxt_config=options)
             feeder = MarketFeeder(symbols, adapter=adapter)
             manager = EngineManager(
                 symbols, feeder=feeder, engine_factory=engine_factory, queue_size=100, stop_timeout=60.0
@@ -264,7 +281,7 @@ async def run_case(n: int, *, push_interval: float, max_trades: int, duration: f
                     log.warning("not every engine received md within 120 s")
                 rx0, sent0 = sum(c.rx_binary + c.rx_text for c in clients), await sim.sent()
                 cpu0, t0 = time.process_time(), time.perf_counter()
-                await asyncio.sleep(duration)
+                rss = await _stream_for(duration, rss_every)
                 rx1, sent1 = sum(c.rx_binary + c.rx_text for c in clients), await sim.sent()
                 cpu1, t1 = time.process_time(), time.perf_counter()
                 await sim.silence()
@@ -286,7 +303,7 @@ async def run_case(n: int, *, push_interval: float, max_trades: int, duration: f
         draining_engines=draining,
         separate_sim=separate, duration_s=wall, frames_per_s=(rx1 - rx0) / wall,
         cpu_pct=100 * (cpu1 - cpu0) / wall, cpu_us_per_frame=1e6 * (cpu1 - cpu0) / max(rx1 - rx0, 1),
-        sim_cpu_pct=None if sim_cpu is None else 100 * sim_cpu / wall,
+        sim_cpu_pct=None if sim_cpu is None else 100 * sim_cpu / wall, rss_mb=rss,
     )
     return result
 
@@ -314,6 +331,8 @@ def _account(sent: dict[str, Any], clients: list[CountingWsClient], feeder: Mark
         "ticker_records": channels.get("ticker", 0),
         "swap_records": channels.get("swap", 0),
         "trades_stranded_in_ccxt": _stranded_trades(clients),
+        "trades_overflow": sum(sum(c.trades_overflow.values()) for c in clients),
+        "trades_limit": clients[0].options.get("tradesLimit") if clients else None,
         "tickers_conflated": sent["book_frames"] - channels.get("ticker", 0),
         "feeder_md": sum(feeder.delivered.values()),
         "unrouted": stats["unrouted"],
@@ -337,7 +356,8 @@ def run_e2e_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
         case = asyncio.run(run_case(args.e2e_symbols, push_interval=args.push_interval,
                                     max_trades=args.e2e_max_trades, duration=args.duration,
                                     fast_path=path == "fast", slow_delay=slow, separate=mode == "process",
-                                    draining=engines == "draining", seed=args.seed))
+                                    draining=engines == "draining", seed=args.seed,
+                                    rss_every=args.rss_every, trades_limit=args.trades_limit))
         out.append(case)
     return out
 
@@ -346,7 +366,8 @@ def e2e_table(results: list[dict[str, Any]]) -> Table:
     table = Table(title="end to end against the loopback simulator (real sockets, feeder, manager, engines)",
                   title_justify="left")
     cols = ("sim", "path", "Engine", "engines", "symbols", "frames/s", "CPU %", "CPU µs /frame",
-            "spot sent = recv", "trades sent = recs + stranded", "tickers conflated", "md to engines",
+            "spot sent = recv", "trades sent = recs + stranded", "trades lost (cache)", "tickers conflated",
+            "md to engines",
             "dropped", "delivered + dropped + queued", "md drop %", "rx→md p95 ms")
     for col in cols:
         table.add_column(col, justify="right")
@@ -366,6 +387,7 @@ def e2e_table(results: list[dict[str, Any]]) -> Table:
             f"{r['cpu_us_per_frame']:.0f}",
             f"{sent['spot_frames']:,} = {r['received_spot_frames']:,}",
             f"{sent['trades']:,} = {r['trade_records']:,} + {r['trades_stranded_in_ccxt']:,}",
+            f"{r['trades_overflow']:,} (limit {r['trades_limit']})",
             f"{r['tickers_conflated']:,}",
             f"{e['received']:,}",
             f"{e['dropped_queue_full']:,}" + (f" ({others:,} others)" if r["slow_engine"] else ""),
@@ -373,6 +395,26 @@ def e2e_table(results: list[dict[str, Any]]) -> Table:
             f"{r['md_drop_pct']:.3f}",
             f"{r['latency_ms']['p95_ms']:.2f}" if r["latency_ms"]["p95_ms"] is not None else "n/a",
         )
+    return table
+
+
+def rss_table(results: list[dict[str, Any]]) -> Table:
+    """RSS over each case's streaming window: growth shows as a rising second half."""
+    table = Table(title="RSS while streaming (MiB; sampled with --rss-every)", title_justify="left")
+    for col in ("path", "engines", "symbols", "tradesLimit", "samples", "s", "first", "min", "max", "last",
+                "2nd half slope MiB/min"):
+        table.add_column(col, justify="right")
+    for r in results:
+        samples = r["rss_mb"]
+        if len(samples) < 4:
+            continue
+        half = samples[len(samples) // 2 :]
+        (t0, m0), (t1, m1) = half[0], half[-1]
+        values = [m for _, m in samples]
+        table.add_row("fast" if r["fast_path"] else "ccxt", "1 slow" if r["slow_engine"] else "keep up",
+                      str(r["symbols"]), str(r["trades_limit"]), str(len(samples)), f"{samples[-1][0]:.0f}",
+                      f"{values[0]:.1f}", f"{min(values):.1f}", f"{max(values):.1f}", f"{values[-1]:.1f}",
+                      f"{(m1 - m0) / max(t1 - t0, 1e-9) * 60:+.2f}")
     return table
 
 

@@ -24,7 +24,13 @@ class MalformedPayload(ValueError):
 
 
 def _num(value: Any) -> float | None:
-    """ccxt numbers may arrive as None, int, float or numeric strings (``info``)."""
+    """ccxt numbers may arrive as None, int, float or numeric strings (``info``).
+
+    A float (what ccxt's parsed fields hold) returns at once: this runs for every field of
+    every trade, and ``value == ""`` on a float is a slow mixed-type comparison.
+    """
+    if value.__class__ is float:
+        return value
     if value is None or value == "":
         return None
     return float(value)

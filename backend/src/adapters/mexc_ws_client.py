@@ -37,6 +37,19 @@ log = logging.getLogger(__name__)
 #: Log the first few malformed frames per connection, then every this-many-th.
 LOG_EVERY = 1000
 
+#: Default ``options['tradesLimit']``, the size of ccxt's per-symbol trade cache (ccxt's own
+#: default is 1000). Why it can be this small: ``watch_trades`` returns the trades appended
+#: since its previous return (``newUpdates``), at most the cache size, so a consumer gets every
+#: trade as long as fewer than this many arrive for one symbol between two of its returns. The
+#: adapter's trade stream calls ``watch_trades`` again as soon as it has handed one push to the
+#: feeder, so normally one MEXC push lies between two returns: 100 ms of aggregated deals, a
+#: few dozen trades at most. A backlogged loop can let several pushes of a symbol pile up
+#: (ccxt handles every buffered frame before the consumer task runs again); 200 leaves room
+#: for about four busy pushes, or a second of ordinary ones. Trades pushed out of the cache
+#: before the consumer saw them are counted in ``MexcWsClient.trades_overflow``, never silent.
+#: Memory: ~1.3 KB per cached trade dict, so 200 cost ~25 MB per 100 symbols instead of ~127.
+DEFAULT_TRADES_LIMIT = 200
+
 #: Fast path on unless ``fast_path=False`` or ``options['fastPath'] = False``. It is on by
 #: default because ``backend/tests/unit/test_fast_path.py`` shows, frame by frame, that it
 #: stores and resolves the same values as ccxt; a ccxt upgrade that fails that test must
@@ -70,11 +83,15 @@ class MexcWsClient(ccxt_pro.mexc):
     keyword, else ``options['fastPath']``, else :data:`FAST_PATH_DEFAULT`) may be switched at
     any time; ``fast_frames``/``fast_fallbacks`` count hot-channel frames decoded fast and
     handed to ccxt (odd shapes, unknown markets), so a silent fallback is visible.
+    ``options['tradesLimit']`` defaults to :data:`DEFAULT_TRADES_LIMIT`; ``trades_overflow``
+    counts, per symbol, trades that left the cache before ``watch_trades`` returned them.
     """
 
     def __init__(self, config: dict[str, Any] | None = None, *, fast_path: bool | None = None) -> None:
         super().__init__(config or {})
+        self.options.setdefault("tradesLimit", DEFAULT_TRADES_LIMIT)
         self.malformed: Counter[str] = Counter()
+        self.trades_overflow: Counter[str] = Counter()
         if fast_path is None:
             fast_path = bool(self.safe_bool(self.options, "fastPath", FAST_PATH_DEFAULT))
         self.fast_path = fast_path
@@ -89,6 +106,34 @@ class MexcWsClient(ccxt_pro.mexc):
             client.__class__ = GuardedClient
             client.malformed = self.malformed
         return client
+
+    async def watch_trades(
+        self, symbol: str, since: int | None = None, limit: int | None = None, params: dict | None = None
+    ) -> list[dict[str, Any]]:
+        """ccxt's ``watch_trades``, counting trades the bounded cache dropped unseen.
+
+        With ``newUpdates`` (ccxt's default) ccxt returns the last ``getLimit`` trades, the
+        count appended since its previous return, but the cache holds only ``tradesLimit`` of
+        them: the difference is lost. The count stays as ccxt read it until the next append,
+        and nothing can append between ccxt's read and this check (no ``await`` in between).
+        Only the plain call is checked: ``since``/``limit`` filter on purpose.
+        """
+        trades = await super().watch_trades(symbol, since, limit, params or {})
+        if self.newUpdates and since is None and limit is None and trades:
+            unified = trades[-1]["symbol"]
+            lost = (self.trades[unified].getLimit(unified, None) or 0) - len(trades)
+            if lost > 0:
+                before = self.trades_overflow[symbol]
+                self.trades_overflow[symbol] += lost
+                if before == 0 or before // LOG_EVERY != (before + lost) // LOG_EVERY:
+                    log.warning(
+                        "%s: %d trades left ccxt's cache (tradesLimit %s) unread; %d so far",
+                        symbol,
+                        lost,
+                        self.options.get("tradesLimit"),
+                        before + lost,
+                    )
+        return trades
 
     # ------------------------------------------------------------------ fast path
     def handle_message(self, client: Client, message: Any) -> None:

@@ -30,6 +30,7 @@ in flight, which monitoring tolerates.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -107,13 +108,11 @@ class LatencyHistogram:
     above ``highest`` report the exact maximum.
     """
 
-    __slots__ = ("_bounds", "_counts", "_lowest", "_per_decade", "count", "max", "sum")
+    __slots__ = ("_bounds", "_counts", "count", "max", "sum")
 
     def __init__(self, lowest: float = 1e-6, highest: float = 60.0, per_decade: int = 20) -> None:
         if not 0.0 < lowest < highest or per_decade < 1:
             raise ValueError("need 0 < lowest < highest and per_decade >= 1")
-        self._lowest = lowest
-        self._per_decade = per_decade
         self._bounds = _log_bounds(lowest, highest, per_decade)
         self._counts = [0] * (len(self._bounds) + 1)  # last one: overflow
         self.count = 0
@@ -125,24 +124,15 @@ class LatencyHistogram:
         """Bucket upper bounds in seconds (the values :meth:`percentile` can report)."""
         return self._bounds
 
-    def _bucket(self, seconds: float) -> int:
-        bounds = self._bounds
-        if seconds <= self._lowest:
-            return 0
-        if seconds > bounds[-1]:
-            return len(bounds)
-        i = min(len(bounds) - 1, max(1, math.ceil(math.log10(seconds / self._lowest) * self._per_decade)))
-        # log10 can land one bucket off at an exact bound; the stored bounds are the truth.
-        if seconds > bounds[i]:
-            i += 1
-        elif seconds <= bounds[i - 1]:
-            i -= 1
-        return i
-
     def record(self, seconds: float) -> None:
-        """Count one latency. Negative values (clock steps) count as 0."""
-        seconds = max(0.0, seconds)
-        self._counts[self._bucket(seconds)] += 1
+        """Count one latency. Negative values (clock steps) count as 0.
+
+        The bucket is a binary search over the stored bounds (``bisect`` runs in C): it runs
+        once per md, and is both faster than a ``log10`` and exact at every bound.
+        """
+        if not seconds > 0.0:  # negative (or NaN): counts as 0, as max(0.0, seconds) would
+            seconds = 0.0
+        self._counts[bisect_left(self._bounds, seconds)] += 1
         self.count += 1
         self.sum += seconds
         if seconds > self.max:

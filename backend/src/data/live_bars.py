@@ -58,28 +58,28 @@ class LiveBars:
         ignored for bars because that minute is already closed; REST backfill owns it.
         """
         minute = ts_ms // MINUTE_MS * MINUTE_MS
+        bar = self.forming
+        if bar is not None and minute == bar[0]:  # the common case, once per trade: keep it lean
+            if price > bar[2]:
+                bar[2] = price
+            if price < bar[3]:
+                bar[3] = price
+            bar[4] = price
+            bar[5] += amount
+            return []
         closed: list[list[float]] = []
-        if self.forming is None:
+        if bar is None:
             last = self.last_closed_open
             if last is not None and minute <= last:
                 return closed
             closed += self._fill_until(minute)
             self.forming = [minute, price, price, price, price, amount]
             return closed
-        start = int(self.forming[0])
-        if minute < start:
+        if minute < bar[0]:
             return closed
-        if minute == start:
-            bar = self.forming
-            bar[2] = max(bar[2], price)
-            bar[3] = min(bar[3], price)
-            bar[4] = price
-            bar[5] += amount
-            return closed
-        done = self.forming
         self.forming = None
-        self._close(done)
-        closed.append(done)
+        self._close(bar)
+        closed.append(bar)
         closed += self._fill_until(minute)
         self.forming = [minute, price, price, price, price, amount]
         return closed

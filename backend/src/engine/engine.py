@@ -118,18 +118,25 @@ class Engine:
     # ---- inbox -------------------------------------------------------------------------
 
     def push_md(self, md: MD) -> None:
-        """Enqueue ``md`` without ever blocking; on a full inbox evict the oldest md first."""
+        """Enqueue ``md`` without ever blocking; on a full inbox evict the oldest md first.
+
+        Runs once per md for every engine: the common case (room in the inbox) is a single
+        ``put_nowait``, and ``QueueFull`` leads to the eviction.
+        """
         self._received += 1
-        if self._md_queue.full():
-            self._md_queue.get_nowait()
+        queue = self._md_queue
+        try:
+            queue.put_nowait(md)
+        except asyncio.QueueFull:
+            queue.get_nowait()
             self._dropped_queue_full += 1
             self._drop_log.event(
                 "engine %s: md queue full (%d), dropped oldest md; %d dropped so far",
                 self.symbol,
-                self._md_queue.maxsize,
+                queue.maxsize,
                 self._dropped_queue_full,
             )
-        self._md_queue.put_nowait(md)
+            queue.put_nowait(md)
 
     async def _get_md(self) -> dict[str, Any]:
         """Next md, or an empty md after ``md_timeout`` s so strategies still get a heartbeat.
