@@ -189,3 +189,17 @@ async def test_timeout_heartbeat_reaches_the_strategy() -> None:
     await wait_until(lambda: bool(engine.seen))
     await engine.stop()
     assert engine.seen[0] == EMPTY_MD
+
+
+@pytest.mark.asyncio
+async def test_accounting_holds_at_every_loop_step_while_the_engine_waits() -> None:
+    """An md handed to a waiting engine is never in limbo (taken from the inbox but not yet
+    counted as delivered): a monitor reading the counters at any moment sees them add up."""
+    engine = Engine("BTC/USDT", md_timeout=5.0)
+    getter = asyncio.create_task(engine._get_md())
+    await asyncio.sleep(0)  # the engine now waits on an empty inbox
+    engine.push_md(md(1))
+    for _ in range(5):
+        assert_accounting(engine)
+        await asyncio.sleep(0)
+    assert (await getter)["ts"] == 1 and engine.md_stats["delivered"] == 1

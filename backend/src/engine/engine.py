@@ -142,19 +142,21 @@ class Engine:
         """Next md, or an empty md after ``md_timeout`` s so strategies still get a heartbeat.
 
         A fresh empty dict is returned each time so a strategy mutating it cannot corrupt the
-        next one. A cancelled ``Queue.get()`` (timeout or stop) never removes an item, and
-        ``wait_for`` returns an item that won the race against its timeout, so ``delivered``
-        is counted exactly when an md leaves the inbox.
+        next one. A cancelled ``Queue.get()`` (timeout or stop) never removes an item, and the
+        get runs in this task (``asyncio.timeout``, not ``wait_for``, which on 3.11 runs it in a
+        task of its own that holds the md for a loop iteration before we count it), so
+        ``received == delivered + dropped + queued`` holds at every moment, not only at rest.
 
-        A queued md is taken without ``wait_for``: that costs a task and a timer per md, so an
-        engine could take at most about one md per two loop iterations and fall behind a busy
-        feed (measured in ``benchmarks/bench_md_path.py``). The wait is only for an empty inbox.
+        A queued md is taken without any timer: that would cost one per md, and an engine
+        could fall behind a busy feed (measured in ``benchmarks/bench_md_path.py``). The wait
+        is only for an empty inbox.
         """
         if not self._md_queue.empty():
             self._delivered += 1
             return self._md_queue.get_nowait()
         try:
-            md = await asyncio.wait_for(self._md_queue.get(), timeout=self.md_timeout)
+            async with asyncio.timeout(self.md_timeout):
+                md = await self._md_queue.get()
             self._delivered += 1
             return md
         except TimeoutError:
