@@ -575,6 +575,13 @@ class MexcAdapter:
         """Frames dropped because they could not be parsed, over every connection so far."""
         return sum(sum(ws.malformed.values()) for ws, _ in self._shards.values())
 
+    def trades_overflow(self) -> Counter[str]:
+        """symbol → trades that left ccxt's bounded cache before the stream read them."""
+        total: Counter[str] = Counter()
+        for ws, _ in self._shards.values():
+            total.update(ws.trades_overflow)
+        return total
+
     def _disconnected(self, symbol: str, channel: str, reason: str) -> None:
         if self.listener is not None:
             self.listener.on_disconnect(symbol, channel, reason)

@@ -307,6 +307,7 @@ class MarketFeeder:
         """Mark silent symbols stale (one md each), count malformed frames, resync the clock."""
         next_sync = self.clock() + self.time_sync_interval
         malformed_seen = 0
+        overflow_seen: Counter[str] = Counter()
         while True:
             await asyncio.sleep(self.monitor_interval)
             now = self.clock()
@@ -324,9 +325,20 @@ class MarketFeeder:
                 self.feed_health.channel("*", "ws").on_receive(malformed - malformed_seen)
                 self.feed_health.channel("*", "ws").on_drop("malformed", malformed - malformed_seen)
                 malformed_seen = malformed
+            self._count_trade_overflow(overflow_seen)
             if now >= next_sync:
                 next_sync = now + self.time_sync_interval
                 await self._sync_clock()
+
+    def _count_trade_overflow(self, seen: Counter[str]) -> None:
+        """Trades lost in ccxt's bounded cache (a consumer far behind) are drops of the symbol's
+        trade stream: received and dropped, so the drop ratio shows them."""
+        for symbol, lost in self.adapter.trades_overflow().items():
+            if lost > seen[symbol]:
+                health = self.feed_health.channel(symbol, "trades")
+                health.on_receive(lost - seen[symbol])
+                health.on_drop("cache_overflow", lost - seen[symbol])
+                seen[symbol] = lost
 
     async def _sync_clock(self) -> None:
         try:

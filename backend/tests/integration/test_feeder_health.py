@@ -142,3 +142,26 @@ async def test_price_jump_is_delivered_not_filtered(make_adapter, sim) -> None:
         sim.faults.jump_price("ETH/USDT", 20.0)
         await wait_until(lambda: mds[-1]["bid"] > before * 1.15, 5.0)
     assert not mds[-1]["stale"]
+
+
+@pytest.mark.asyncio
+async def test_trades_lost_in_a_too_small_ccxt_cache_are_counted_as_drops(make_adapter) -> None:
+    """With room for one trade, a push of several loses the rest before the stream reads them:
+    never silently — they are the trade stream's drops in the feeder's health."""
+    mds: list[dict] = []
+    adapter = make_adapter(["BTC/USDT"], ccxt_config={"options": {"tradesLimit": 1}})
+    feeder = MarketFeeder(["BTC/USDT"], adapter=adapter, monitor_interval=0.05)
+    async with running(feeder, mds):
+        await wait_until(lambda: sum(adapter.trades_overflow().values()) > 5, 10.0)
+        await wait_until(
+            lambda: (
+                feeder.health()["symbols"]["BTC/USDT"]["channels"]["trades"]["dropped"].get(
+                    "cache_overflow", 0
+                )
+                >= 5
+            ),
+            2.0,
+        )
+        trades = feeder.health()["symbols"]["BTC/USDT"]["channels"]["trades"]
+        assert trades["dropped"]["cache_overflow"] <= adapter.trades_overflow()["BTC/USDT"]
+    assert trades["received"] >= trades["dropped_total"] > 0
