@@ -11,43 +11,43 @@ would cost requests; the bars are already here.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 
-MINUTE_MS = 60_000
-DAY_MINUTES = 1440
+from .bar_ring import DAY_MINUTES, MINUTE_MS, BarRing
+
+__all__ = ["DAY_MINUTES", "MINUTE_MS", "LiveBars"]
 
 
 class LiveBars:
     """Closed bars (bounded), the forming bar, and a rolling 24 h volume."""
 
     def __init__(self, history: Iterable[Sequence[float]] = (), max_bars: int = 1500) -> None:
-        self.closed: deque[list[float]] = deque(maxlen=max_bars)
-        #: open times of closed bars that were forward-filled rather than traded.
-        self.synthetic: set[int] = set()
+        #: closed bars, oldest first, compact (see ``bar_ring``); each read is a fresh list
+        self.closed = BarRing(max_bars)
         self.forming: list[float] | None = None
-        self._window: deque[tuple[int, float]] = deque()  # (open_ms, volume) of closed bars
-        self._window_volume = 0.0
         for bar in history:
-            self._close(
-                [int(bar[0]), float(bar[1]), float(bar[2]), float(bar[3]), float(bar[4]), float(bar[5])]
-            )
+            self._close(bar)
 
     @property
     def last_close(self) -> float | None:
         """The latest price these bars know: forming bar's close, else the last closed one's."""
         if self.forming is not None:
             return self.forming[4]
-        return self.closed[-1][4] if self.closed else None
+        return self.closed.newest(4) if self.closed else None
 
     @property
     def last_closed_open(self) -> int | None:
-        return int(self.closed[-1][0]) if self.closed else None
+        return int(self.closed.newest(0)) if self.closed else None
+
+    @property
+    def synthetic(self) -> set[int]:
+        """Open times of the closed bars that were forward-filled rather than traded."""
+        return {int(bar[0]) for i, bar in enumerate(self.closed) if self.closed.is_synthetic(i)}
 
     def rolling_volume(self) -> float:
         """Base volume of the last 24 h of bars (1440 closed bars + the forming one)."""
         forming = self.forming[5] if self.forming is not None else 0.0
-        return self._window_volume + forming
+        return self.closed.window_volume + forming
 
     def add_trade(self, ts_ms: int, price: float, amount: float) -> list[list[float]]:
         """Fold one trade in; returns the bars this trade closed (usually none).
@@ -92,30 +92,27 @@ class LiveBars:
         forward-filled and flagged synthetic. Returns how many bars changed.
         """
         by_ts = {int(b[0]): [int(b[0]), *map(float, b[1:6])] for b in bars if first <= int(b[0]) <= last}
-        history = list(self.closed)
-        before = [b for b in history if b[0] < first]
-        after = [b for b in history if b[0] > last]
-        old = {int(b[0]): b for b in history if first <= b[0] <= last}
+        history = [(bar, self.closed.is_synthetic(i)) for i, bar in enumerate(self.closed)]
+        before = [(b, syn) for b, syn in history if b[0] < first]
+        after = [(b, syn) for b, syn in history if b[0] > last]
+        old = {int(b[0]): b for b, _ in history if first <= b[0] <= last}
         self.closed.clear()
-        self._window.clear()
-        self._window_volume = 0.0
-        self.synthetic = {ts for ts in self.synthetic if ts < first or ts > last}
-        for bar in before:
-            self._close(bar)
+        for bar, syn in before:
+            self._close(bar, syn)
         changed = 0
-        prev_close = before[-1][4] if before else None
+        prev_close = before[-1][0][4] if before else None
         for ts in range(first, last + MINUTE_MS, MINUTE_MS):
             bar = by_ts.get(ts)
+            synthetic = bar is None
             if bar is None:
                 if prev_close is None:
                     continue
                 bar = [ts, prev_close, prev_close, prev_close, prev_close, 0.0]
-                self.synthetic.add(ts)
             changed += old.get(ts) != bar
-            self._close(bar)
+            self._close(bar, synthetic)
             prev_close = bar[4]
-        for bar in after:
-            self._close(bar)
+        for bar, syn in after:
+            self._close(bar, syn)
         return changed
 
     def _fill_until(self, minute: int) -> list[list[float]]:
@@ -123,21 +120,12 @@ class LiveBars:
         out: list[list[float]] = []
         if not self.closed:
             return out
-        prev = self.closed[-1]
-        for ts in range(int(prev[0]) + MINUTE_MS, minute, MINUTE_MS):
-            c = prev[4]
+        c = self.closed.newest(4)
+        for ts in range(int(self.closed.newest(0)) + MINUTE_MS, minute, MINUTE_MS):
             bar = [ts, c, c, c, c, 0.0]
-            self._close(bar)
-            self.synthetic.add(ts)
+            self._close(bar, synthetic=True)
             out.append(bar)
         return out
 
-    def _close(self, bar: list[float]) -> None:
-        if len(self.closed) == self.closed.maxlen:
-            self.synthetic.discard(int(self.closed[0][0]))
-        self.closed.append(bar)
-        self._window.append((int(bar[0]), bar[5]))
-        self._window_volume += bar[5]
-        horizon = int(bar[0]) - (DAY_MINUTES - 1) * MINUTE_MS
-        while self._window and self._window[0][0] < horizon:
-            self._window_volume -= self._window.popleft()[1]
+    def _close(self, bar: Sequence[float], synthetic: bool = False) -> None:
+        self.closed.append(bar, synthetic)
