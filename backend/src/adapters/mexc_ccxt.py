@@ -604,7 +604,8 @@ class MexcAdapter:
             last = self._last_trade.get(symbol, stats.get("last"))
             record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))
             if record is not None:
-                yield {**record, "rx": rx}
+                record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
+                yield record
 
     async def stream_trades(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Trade records ``{ts, price, amount, side, rx}``, one per trade, exchange time."""
@@ -617,10 +618,10 @@ class MexcAdapter:
         consumer can update once per push rather than once per trade."""
         await self.instrument(symbol)
         async for batch, rx in self._supervise(symbol, "trades", lambda ws: ws.watch_trades(symbol)):
-            trades = self._parsed(symbol, "trades", parse_trades, batch)
+            trades = self._parsed(symbol, "trades", parse_trades, batch, rx)
             if trades:
                 self._last_trade[symbol] = trades[-1]["price"]
-                yield [{**trade, "rx": rx} for trade in trades]
+                yield trades
 
     def _parsed(self, symbol: str, channel: str, parse: Callable[..., T], *args: Any) -> T | None:
         """``parse(*args)``, or None for a payload without the fields a record needs (e.g. a
@@ -647,7 +648,8 @@ class MexcAdapter:
         async for tk, rx in self._supervise(symbol, "swap", lambda ws: ws.watch_ticker(perp)):
             record = self._parsed(symbol, "swap", parse_swap_ticker, tk, inst.contract_size)
             if record is not None:
-                yield {**record, "rx": rx}
+                record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
+                yield record
 
     def _fresh_stats(self, symbol: str) -> dict:
         """Cached 24 h stats; schedules a background refresh when older than ``stats_ttl`` —

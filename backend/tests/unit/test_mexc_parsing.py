@@ -35,6 +35,9 @@ def test_trades_from_recorded_rest_trades(rest: ccxt.mexc) -> None:
     assert parse_trades(trades) == [
         {"ts": 1710327661000, "price": 73238.7, "amount": 0.000112, "side": "buy"}
     ]
+    assert parse_trades(trades, rx=12.5) == [
+        {"ts": 1710327661000, "price": 73238.7, "amount": 0.000112, "side": "buy", "rx": 12.5}
+    ]
 
 
 def test_book_ticker_spread_and_exchange_time() -> None:
