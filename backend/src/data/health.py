@@ -9,10 +9,12 @@ The four KPIs and how they are measured (binding definitions of the Epic):
 * **dropped messages** — per symbol and channel, by reason; drop ratio = dropped / received.
 * **p95 parse latency** — frame received (local monotonic clock) → md ready, recorded in a
   log-bucketed :class:`LatencyHistogram` (bounded memory, p50/p95/p99).
-* **uptime** — share of time a symbol had fresh data (:class:`Freshness`). A silent stream is
-  down *from its last message*, not from when the silence was noticed: downtime is the sum of
-  the whole inter-message gaps longer than the threshold, plus the ongoing gap at report time
-  if it already exceeds the threshold.
+* **uptime** — share of the last 24 h (or of the time since the symbol started, if shorter) a
+  symbol had fresh data (:class:`Freshness`). A silent stream is down *from its last
+  message*, not from when the silence was noticed: downtime is the sum of the whole
+  inter-message gaps longer than the threshold, plus the ongoing gap at report time if it
+  already exceeds the threshold. A rolling window, so a week-old outage no longer hides a
+  fresh one, and a long healthy run cannot dilute today's.
 * **reconnect recovery** — from a disconnect/reset until the first fresh data after it
   (:class:`ChannelHealth`), every recovery kept (bounded) with max/p95.
 
@@ -60,6 +62,8 @@ DEFAULT_STALE_AFTER_S = 10.0
 FRESHNESS_CHANNEL = "ticker"
 #: Recoveries kept per channel for p95 (count and max are kept over all of them).
 MAX_RECOVERIES = 1000
+#: The uptime KPI's window: "uptime >= 99 % over 24 h".
+UPTIME_WINDOW_S = 86_400.0
 
 _MS = 1000.0
 
@@ -185,25 +189,45 @@ class LatencyHistogram:
 
 
 class Freshness:
-    """Uptime of one symbol: the share of time since :meth:`start` its data was fresh.
+    """Uptime of one symbol: the share of a rolling window (24 h, or the time since
+    :meth:`start` if shorter) its data was fresh.
 
     Data is stale once the freshness channel has been silent longer than ``threshold_s``, and
     a stale period counts as down from the last message (or from :meth:`start`, if nothing
     came yet) until the next one — the whole gap, not just the part after detection. Gaps of
-    at most ``threshold_s`` are normal pacing and cost nothing.
+    at most ``threshold_s`` are normal pacing and cost nothing. Closed gaps are booked into
+    per-minute buckets (only minutes with downtime, at most a window's worth), so the rolling
+    uptime costs O(minutes down) and is exact but for the one minute the window's start cuts,
+    which is prorated (at most 60 s in 24 h, 0.07 %).
     """
 
-    __slots__ = ("_anchor", "_downtime", "gaps", "last_data_at", "started_at", "threshold_s")
+    __slots__ = (
+        "_anchor",
+        "_down_minutes",
+        "_downtime",
+        "gaps",
+        "last_data_at",
+        "started_at",
+        "threshold_s",
+        "window_s",
+    )
 
-    def __init__(self, threshold_s: float = DEFAULT_STALE_AFTER_S, max_gaps: int = MAX_RECOVERIES) -> None:
+    def __init__(
+        self,
+        threshold_s: float = DEFAULT_STALE_AFTER_S,
+        max_gaps: int = MAX_RECOVERIES,
+        window_s: float = UPTIME_WINDOW_S,
+    ) -> None:
         self.threshold_s = threshold_s
+        self.window_s = window_s
         #: the latest stale gaps as ``(start, end)``, so a report can tell which downtime fell
         #: inside a known exchange outage (e.g. a smoke run's scheduled faults).
         self.gaps: deque[tuple[float, float]] = deque(maxlen=max_gaps)
         self.started_at: float | None = None
         self.last_data_at: float | None = None
         self._anchor = 0.0  # last message, or the start before the first one
-        self._downtime = 0.0  # closed stale gaps
+        self._downtime = 0.0  # closed stale gaps, since the start
+        self._down_minutes: dict[int, float] = {}  # minute number → seconds down in it (closed gaps)
 
     def start(self, now: float) -> None:
         """The symbol starts streaming: total time counts from here. Later calls are ignored,
@@ -220,9 +244,22 @@ class Freshness:
         if gap > self.threshold_s:
             self._downtime += gap
             self.gaps.append((self._anchor, now))
+            self._book(self._anchor, now)
         if now > self._anchor:
             self._anchor = now
         self.last_data_at = self._anchor
+
+    def _book(self, start: float, end: float) -> None:
+        """Add the closed gap ``start..end`` to the minute buckets; forget minutes the window
+        has left behind."""
+        minute = int(start // 60.0)
+        while start < end:
+            edge = min(end, (minute + 1) * 60.0)
+            self._down_minutes[minute] = self._down_minutes.get(minute, 0.0) + (edge - start)
+            start, minute = edge, minute + 1
+        horizon = int((end - self.window_s) // 60.0) - 1
+        for old in [m for m in self._down_minutes if m < horizon]:
+            del self._down_minutes[old]
 
     def _ongoing_gap(self, now: float) -> float:
         if self.started_at is None:
@@ -244,13 +281,22 @@ class Freshness:
         return self._downtime + self._ongoing_gap(now)
 
     def uptime(self, now: float) -> float:
-        """Fresh share of the time since the start, 0..1; 1.0 before any time has passed."""
+        """Fresh share of the window ending at ``now``, 0..1; 1.0 before any time has passed."""
         if self.started_at is None:
             return 1.0
-        total = now - self.started_at
+        since = max(self.started_at, now - self.window_s)
+        total = now - since
         if total <= 0.0:
             return 1.0
-        return max(0.0, (total - self.downtime(now)) / total)
+        if since == self.started_at:  # the whole life fits the window: exact
+            down = self.downtime(now)
+        else:
+            first = int(since // 60.0)
+            down = sum(v for m, v in list(self._down_minutes.items()) if m > first)
+            down += self._down_minutes.get(first, 0.0) * ((first + 1) * 60.0 - since) / 60.0
+            if self._ongoing_gap(now):
+                down += now - max(self._anchor, since)
+        return max(0.0, (total - down) / total)
 
 
 def _age(now: float, at: float | None) -> float | None:

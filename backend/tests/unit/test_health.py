@@ -416,3 +416,48 @@ def test_freshness_logs_each_stale_gap_for_outage_attribution() -> None:
         fresh.on_data(t)
     assert list(fresh.gaps) == [(2.0, 20.0), (21.0, 40.0)]
     assert fresh.downtime(40.0) == 37.0
+
+
+# ---- rolling 24 h uptime ------------------------------------------------------------------
+
+H = 3600.0
+
+
+def fed(fresh: Freshness, start: float, end: float, every: float = 1.0) -> None:
+    """Fresh data every ``every`` seconds from ``start`` to ``end``."""
+    t = start
+    while t <= end:
+        fresh.on_data(t)
+        t += every
+
+
+def test_uptime_is_over_the_last_24_hours_not_the_whole_run() -> None:
+    fresh = Freshness(threshold_s=10.0)
+    fresh.start(0.0)
+    fed(fresh, 0.0, 2 * H, every=5.0)
+    fed(fresh, 4 * H, 30 * H, every=60.0 * 0.1)  # a 2 h outage 26 h before the end
+    assert fresh.downtime(30 * H) == pytest.approx(2 * H)  # still counted over the run
+    assert fresh.uptime(30 * H) == 1.0  # but the KPI window has left it behind
+    assert fresh.uptime(25 * H) == pytest.approx(1 - 2 * H / (24 * H), abs=1e-4)  # all of it inside
+    assert fresh.uptime(27 * H) == pytest.approx(1 - 1 * H / (24 * H), abs=1e-4)  # half of it
+
+
+def test_an_outage_inside_the_window_counts_exactly_and_an_ongoing_one_too() -> None:
+    fresh = Freshness(threshold_s=10.0)
+    fresh.start(0.0)
+    fed(fresh, 0.0, 24.5 * H, every=6.0)
+    fed(fresh, 25.5 * H, 26 * H, every=6.0)  # an hour down inside the window
+    assert fresh.uptime(26 * H) == pytest.approx(1 - H / (24 * H), abs=1e-4)
+    # now silent for 30 min: that counts from the last message
+    assert fresh.uptime(26.5 * H) == pytest.approx(1 - 1.5 * H / (24 * H), abs=1e-4)
+
+
+def test_minute_buckets_stay_bounded_over_days_of_flapping() -> None:
+    fresh = Freshness(threshold_s=5.0)
+    fresh.start(0.0)
+    t = 0.0
+    while t < 10 * 24 * H:  # data every 2 s, but a 20 s hole every minute, for ten days
+        fresh.on_data(t)
+        t += 20.0 if t % 60 == 0 else 2.0
+    assert len(fresh._down_minutes) <= 24 * 60 + 2  # a day's worth, not ten
+    assert fresh.uptime(t) == pytest.approx(1 - 20 / 60, abs=1e-3)
