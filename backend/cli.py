@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .src.adapters.mexc_ccxt import MexcAdapter
-from .src.adapters.mexc_universe import UniverseSpec
 from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
+from .src.universe_args import add_universe_arguments, universe_from_args
 
 log = logging.getLogger("backend.cli")
 
@@ -98,13 +98,7 @@ def bootstrap_bar(show: bool) -> Iterator[Callable[[BootstrapProgress, str], Non
 async def run(args: argparse.Namespace) -> int:
     """Stream md lines (or only the bootstrap progress and errors with ``--quiet``)."""
     symbols, use_sim, duration = list(args.symbols), args.sim, args.duration
-    universe = None
-    if args.universe:
-        universe = UniverseSpec(args.universe.upper(), perp_only=args.perp_only, top=args.top)
-    elif not symbols:
-        raise ValueError("name the symbols to stream, or a universe with --universe USDT")
-    elif args.perp_only or args.top is not None:
-        raise ValueError("--perp-only and --top select within a universe: add --universe USDT")
+    universe = universe_from_args(args)
     rss = [RssTextSource(u) for u in args.rss]
     async with exchange_urls(use_sim, args.sim_markets) as urls, TextHub(symbols, rss) as hub:
         adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
@@ -203,11 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="stream md lines for the given symbols or a universe")
     run_p.add_argument("symbols", nargs="*", help="unified spot symbols, e.g. BTC/USDT")
-    run_p.add_argument(
-        "--universe", metavar="QUOTE", help="every active spot market quoted in QUOTE, e.g. USDT"
-    )
-    run_p.add_argument("--perp-only", action="store_true", help="universe: only markets with a perpetual")
-    run_p.add_argument("--top", type=int, default=None, help="universe: the N busiest by 24 h quote volume")
+    add_universe_arguments(run_p, "every active spot market quoted in QUOTE, e.g. USDT")
     run_p.add_argument(
         "--reload-interval", type=float, default=3600.0, help="universe: reload markets every S (3600)"
     )

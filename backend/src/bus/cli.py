@@ -25,6 +25,8 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from ..universe_args import add_universe_arguments, universe_from_args
+
 log = logging.getLogger("backend.src.bus")
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
@@ -40,11 +42,7 @@ def add_bus_commands(subparsers: Any) -> None:
     """Add ``feed`` and ``engines`` to an argparse subparsers object."""
     feed = subparsers.add_parser("feed", help="feeder node: stream the leased symbols, publish md to NATS")
     feed.add_argument("symbols", nargs="*", help="the universe shared by all nodes, e.g. BTC/USDT ETH/USDT")
-    feed.add_argument(
-        "--universe", metavar="QUOTE", help="instead of SYMBOLS: every active spot market quoted in QUOTE"
-    )
-    feed.add_argument("--perp-only", action="store_true", help="universe: only markets with a perpetual")
-    feed.add_argument("--top", type=int, default=None, help="universe: the N busiest by 24 h quote volume")
+    add_universe_arguments(feed, "instead of SYMBOLS: every active spot market quoted in QUOTE")
     feed.add_argument("--nats", default=DEFAULT_NATS, help=f"NATS server URL (default {DEFAULT_NATS})")
     feed.add_argument("--node-id", default=None, help="unique node name (default <host>-<pid>)")
     source = feed.add_mutually_exclusive_group()
@@ -126,13 +124,9 @@ async def _universe(args: argparse.Namespace, adapter: Any) -> list[str]:
     """The symbols the nodes share: as given, or resolved from MEXC's markets at start (every
     node resolves the same markets; a node started later may see listings the others do not
     lease until they restart)."""
-    if not args.universe:
-        if not args.symbols:
-            raise ValueError("name the symbols to share, or a universe with --universe USDT")
+    spec = universe_from_args(args)
+    if spec is None:
         return list(args.symbols)
-    from ..adapters.mexc_universe import UniverseSpec
-
-    spec = UniverseSpec(args.universe.upper(), perp_only=args.perp_only, top=args.top)
     symbols = list((await adapter.select_universe(spec)).symbols)
     log.info("universe %s: %d symbols shared by the nodes", spec, len(symbols))
     return symbols
