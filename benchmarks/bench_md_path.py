@@ -167,15 +167,17 @@ class OurPath:
             stats = ad._fresh_stats(symbol)
             last = ad._last_trade.get(symbol, stats.get("last"))
             record = ad._parsed(symbol, "ticker", parse_book_ticker, value, last, stats.get("volume"))
-            self._pump(state, "ticker", state.apply_ticker, {**record, "rx": rx})
+            record["rx"] = rx
+            self._pump(state, "ticker", state.apply_ticker, record)
         elif kind == DEALS:
-            trades = ad._parsed(symbol, "trades", parse_trades, value)
+            trades = ad._parsed(symbol, "trades", parse_trades, value, rx)
             ad._last_trade[symbol] = trades[-1]["price"]
-            self._pump(state, "trades", state.apply_trades, [{**trade, "rx": rx} for trade in trades])
+            self._pump(state, "trades", state.apply_trades, trades)
         elif kind == SWAP_TICKER:
             size = self.contract_sizes.get(symbol)
             record = ad._parsed(symbol, "swap", parse_swap_ticker, value, size)
-            self._pump(state, "swap", state.apply_swap, {**record, "rx": rx})
+            record["rx"] = rx
+            self._pump(state, "swap", state.apply_swap, record)
 
     def _pump(self, state: SymbolState, channel: str, apply: Callable[[Any], bool], record: Any) -> None:
         key = (state.symbol, channel)

@@ -1,24 +1,34 @@
-"""Fast decode of MEXC's hot spot push channels into exactly what ccxt's own handlers produce.
+"""Fast decode of MEXC's hot spot push channels into the fields the adapter reads.
 
 Why: ccxt decodes every spot protobuf push with ``MessageToDict`` and then runs its generic
 ``safe_*`` parsing, about 100 µs per frame on a small VM, i.e. ~9 k frames/s per core for
 everything on one event loop. The book-ticker and aggregated-deals channels carry almost all
 of that traffic. Reading the protobuf fields directly does the same job in a few µs.
 
-Contract: for every frame these functions accept, the result is *equal* to what
-``ccxt.pro.mexc`` 4.5.x builds for it (``handle_ticker`` → ``exchange.tickers[symbol]``,
-``handle_trades`` → the items ``ArrayCache``-appended to ``exchange.trades[symbol]``,
-``handle_ohlcv`` → the candle appended to ``exchange.ohlcvs[symbol][timeframe]``), including
-the ``info`` dicts (``MessageToDict`` drops proto3 default values and renders int64 as
-strings), ``None`` for empty/unparsable numbers, a zero bid/ask dropped to ``None`` but zero
-sizes kept, and the trade cost as the exact decimal product (ccxt's ``Precise``) rounded once.
-``backend/tests/unit/test_fast_path.py`` checks this differentially against ccxt.
+Contract (issue 5: "the same bid/ask/price/amount/side/timestamps as ccxt's own handling"):
+for every frame these functions accept, the dicts they build hold exactly the values ccxt.pro
+4.5.x computes for the same keys, and nothing else:
+
+* book ticker → ``{symbol, timestamp, bid, ask}`` (what ``mexc_parsing.parse_book_ticker``
+  and ``mexc_quiet.judge_silence`` read), stored in ``exchange.tickers[symbol]``;
+* deals → one ``{symbol, timestamp, side, price, amount}`` per trade (what
+  ``mexc_parsing.parse_trades`` reads; ``symbol`` is what ccxt's ``ArrayCache.append`` counts
+  ``newUpdates`` by and ``MexcWsClient.watch_trades`` reads), appended to ``trades[symbol]``;
+* kline → the candle ``[open ms, o, h, l, c, volume]`` ccxt appends to ``ohlcvs``.
+
+ccxt's ``info``, ``datetime``, ``cost``, fee and volume fields are not built: nothing in the
+md path reads them, and building them was two thirds of the decode (an ``iso8601`` string, an
+exact decimal product and three extra containers per trade). ccxt's caches, futures, message
+hashes and ``newUpdates`` counts are driven exactly as ccxt drives them.
+``backend/tests/unit/test_fast_path.py`` checks all of this differentially against ccxt.
 
 Every frame of an unexpected shape (unknown or ambiguous market, non-spot market, a body
-that does not match the channel, an empty deals list, unknown kline interval, ...) makes
-:func:`decode` return ``None``, and any exception while decoding means the same: the caller
-then lets ccxt's own handler process the frame, so odd frames keep ccxt's exact behaviour
-(including raising, and any partial state change ccxt makes before it raises).
+that does not match the channel, an empty deals list, a trade price or quantity that is not
+a plain decimal, unknown kline interval, ...) makes :func:`decode` return ``None``, and any
+exception while decoding means the same: the caller then lets ccxt's own handler process the
+frame, so odd frames keep ccxt's exact behaviour (including raising — ccxt's exact ``cost``
+product raises on numbers like ``"abc"`` or ``"inf"`` — and any partial state change ccxt
+makes before it raises).
 
 Why no ``bidsasks`` update: ccxt's ``handle_bid_ask`` reads keys (``s``, ``d``) that decoded
 protobuf frames never have, so for these frames it returns without any effect.
@@ -29,8 +39,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ccxt.base.exchange import Exchange
-from ccxt.base.precise import Precise
 from ccxt.protobuf.mexc.PushDataV3ApiWrapper_pb2 import PushDataV3ApiWrapper
 
 #: second field of the channel name (``spot@<id>@...``), which ccxt dispatches on.
@@ -38,9 +46,12 @@ BOOK_TICKER_CHANNEL = "public.aggre.bookTicker.v3.api.pb"
 DEALS_CHANNEL = "public.aggre.deals.v3.api.pb"
 KLINE_CHANNEL = "public.kline.v3.api.pb"
 
-#: ``iso8601`` accepts timestamps in this range (ECMAScript's Date range), else gives None.
-_MAX_TS = 8_640_000_000_000_000
-_BOOK_TICKER_FIELDS = ("bidPrice", "bidQuantity", "askPrice", "askQuantity")
+#: The keys the fast path builds (tests compare exactly these against ccxt's dicts).
+TICKER_FIELDS = ("symbol", "timestamp", "bid", "ask")
+TRADE_FIELDS = ("symbol", "timestamp", "side", "price", "amount")
+
+#: Integers up to this magnitude survive ccxt's ``int(float(str(n)))`` unchanged.
+_EXACT_INT = 2**53
 
 
 class TickerUpdate(NamedTuple):
@@ -100,65 +111,14 @@ def price(text: str) -> float | None:
     return None if value is None or value == 0 else value
 
 
-def _decimal(text: str) -> tuple[int, int]:
-    """``(Precise(text).integer, Precise(text).decimals)`` without building the object.
+def plain_decimal(text: str) -> bool:
+    """ASCII digits with at most one dot and at least one digit (``"93220.00"``, ``"5."``).
 
-    The plain-decimal branch is ``Precise.__init__``'s own parse, inlined because it is the
-    hottest line of the deals decoder; anything with an exponent goes through ``Precise``.
-    Both branches raise exactly where ``Precise`` raises (``int()`` of the digits).
+    For these ``float(text)`` is ccxt's ``parse_number`` and ccxt's exact ``Precise`` cost
+    product cannot raise; anything else (``""``, ``"-1"``, ``"1e-7"``, ``"inf"``, ``" 7"``)
+    is left to ccxt. Inlined in :func:`deals`; kept here for tests and readers.
     """
-    if "e" in text or "E" in text:
-        parsed = Precise(text)
-        return parsed.integer, parsed.decimals
-    dot = text.find(".")
-    if dot < 0:
-        return int(text), 0
-    return int(text.replace(".", "")), len(text) - dot - 1
-
-
-_POW10 = tuple(10.0**k for k in range(23))  # exactly representable powers of ten
-_EXACT_INT = 2**53
-
-
-def exact_product(a: str, b: str) -> float | None:
-    """``parse_number(Precise.string_mul(a, b))`` without building the product's string.
-
-    ccxt multiplies exactly and rounds once (``float`` of the product's decimal string). The
-    same exact product is rounded once here: directly by one IEEE division when the digits and
-    the power of ten are both exact doubles (the classic fast path of decimal parsing), else by
-    ``float`` of its scientific notation. Both denote the same exact value, so the results are
-    bit-identical.
-    """
-    if not a or not b:
-        return None
-    ia, da = _decimal(a)
-    ib, db = _decimal(b)
-    digits, scale = ia * ib, da + db
-    if 0 <= scale <= 22 and -_EXACT_INT <= digits <= _EXACT_INT:
-        return digits / _POW10[scale]
-    return float(f"{digits}e{-scale}")
-
-
-_last_second: tuple[int, str | None] = (-1, None)
-
-
-def iso8601(ts: int | None) -> str | None:
-    """``Exchange.iso8601`` with the date/time prefix memoised per second.
-
-    Why: ccxt's version builds a ``datetime`` per call (~2 µs, the largest single cost here)
-    while one frame's trades and the frames of one push interval share their second. The
-    prefix comes from ccxt's own function, so the result is the same string.
-    """
-    global _last_second
-    if ts is None or not 0 <= ts <= _MAX_TS:
-        return Exchange.iso8601(ts)
-    second, millis = divmod(ts, 1000)
-    cached = _last_second
-    if cached[0] != second:
-        full = Exchange.iso8601(second * 1000)
-        cached = _last_second = (second, None if full is None else full[:-4])
-    prefix = cached[1]
-    return None if prefix is None else f"{prefix}{millis:03d}Z"
+    return text.isascii() and text.replace(".", "", 1).isdecimal()
 
 
 def _int64_ms(value: int) -> int | None:
@@ -190,75 +150,40 @@ def spot_market(market_id: str, markets_by_id: Mapping[str, list[dict]] | None) 
 
 
 def book_ticker(msg: PushDataV3ApiWrapper, market: Mapping[str, Any]) -> dict[str, Any]:
-    """The ticker dict of ``handle_ticker`` (``parse_ws_ticker`` + ``safe_ticker``).
+    """``{symbol, timestamp, bid, ask}`` as ``handle_ticker`` computes them.
 
-    The timestamp is the wrapper's ``sendTime`` (MEXC's book ticker body has none).
+    The timestamp is the wrapper's ``sendTime`` (MEXC's book ticker body has none); ccxt
+    reads it through ``MessageToDict`` (an int64 string, present whenever the field is set)
+    and ``safe_integer``, which keeps any integer up to 2**53 as is.
     """
     body = msg.publicAggreBookTicker
-    fields = bid, bid_qty, ask, ask_qty = body.bidPrice, body.bidQuantity, body.askPrice, body.askQuantity
-    info = {name: value for name, value in zip(_BOOK_TICKER_FIELDS, fields, strict=True) if value}
-    ts = int(float(msg.sendTime)) if msg.HasField("sendTime") else None
-    return {
-        "info": info,
-        "symbol": market["symbol"],
-        "timestamp": ts,
-        "datetime": iso8601(ts),
-        "open": None,
-        "high": None,
-        "low": None,
-        "close": None,
-        "last": None,
-        "bid": price(bid),
-        "bidVolume": number(bid_qty),
-        "ask": price(ask),
-        "askVolume": number(ask_qty),
-        "vwap": None,
-        "previousClose": None,
-        "change": None,
-        "percentage": None,
-        "average": None,
-        "baseVolume": None,
-        "quoteVolume": None,
-        "indexPrice": None,
-        "markPrice": None,
-    }
+    symbol = market["symbol"]
+    t = msg.sendTime
+    if not 0 < t <= _EXACT_INT:
+        t = int(float(t)) if msg.HasField("sendTime") else None
+    return {"symbol": symbol, "timestamp": t, "bid": price(body.bidPrice), "ask": price(body.askPrice)}
 
 
-def deals(msg: PushDataV3ApiWrapper, market: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The trade dicts of ``handle_trades`` (``parse_ws_trade`` + ``safe_trade``), in order.
-
-    Public deals carry no id, order, maker flag or fee, hence the constant fields.
-    """
+def deals(msg: PushDataV3ApiWrapper, market: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """``{symbol, timestamp, side, price, amount}`` per trade as ``handle_trades`` computes
+    them, in order; None (leave the frame to ccxt) if a price or quantity is not a plain
+    decimal (see :func:`plain_decimal`)."""
     symbol = market["symbol"]
     out = []
+    append = out.append
     for deal in msg.publicAggreDeals.deals:
-        p, q, side, t = deal.price, deal.quantity, deal.tradeType, deal.time
-        info: dict[str, Any] = {}
-        if p:
-            info["price"] = p
-        if q:
-            info["quantity"] = q
-        if side:
-            info["tradeType"] = side
-        if t:
-            info["time"] = str(t)
-        ts = _int64_ms(t)
-        out.append(
+        p, q, t = deal.price, deal.quantity, deal.time
+        if not (p.isascii() and q.isascii()):
+            return None
+        if not (p.replace(".", "", 1).isdecimal() and q.replace(".", "", 1).isdecimal()):
+            return None
+        append(
             {
-                "info": info,
-                "id": None,
-                "order": None,
-                "timestamp": ts,
-                "datetime": iso8601(ts),
                 "symbol": symbol,
-                "type": None,
-                "side": "buy" if side == 1 else "sell",
-                "takerOrMaker": "taker",
-                "price": number(p),
-                "amount": number(q),
-                "cost": exact_product(p, q),
-                "fee": {"cost": None, "currency": None},
-                "fees": [],
+                "timestamp": t if 0 < t <= _EXACT_INT else _int64_ms(t),
+                "side": "buy" if deal.tradeType == 1 else "sell",
+                "price": float(p),
+                "amount": float(q),
             }
         )
     return out
@@ -302,7 +227,8 @@ def decode(
     timeframes: Mapping[str, str] | None = None,
     cid: str | None = None,
 ) -> Update | None:
-    """What ccxt would store and resolve for ``msg``, or None to let ccxt handle it.
+    """What ccxt would store and resolve for ``msg`` (narrowed to the contract's fields), or
+    None to let ccxt handle it.
 
     ``markets``/``markets_by_id``/``timeframes`` are the exchange's ``markets``,
     ``markets_by_id`` and ``options['timeframes']``; ``cid`` is ``channel_id(msg.channel)``
@@ -311,21 +237,21 @@ def decode(
     """
     if cid is None:
         cid = channel_id(msg.channel)
-    body = msg.WhichOneof("body")
-    if cid == BOOK_TICKER_CHANNEL:
-        market = spot_market(msg.symbol, markets_by_id)
-        if market is None or body != "publicAggreBookTicker":
-            return None
-        return TickerUpdate(market["symbol"], book_ticker(msg, market))
     if cid == DEALS_CHANNEL:
         market = spot_market(msg.symbol, markets_by_id)
-        if market is None or body != "publicAggreDeals" or not msg.publicAggreDeals.deals:
+        if market is None or msg.WhichOneof("body") != "publicAggreDeals" or not msg.publicAggreDeals.deals:
             return None
-        return TradesUpdate(market["symbol"], deals(msg, market))
+        trades = deals(msg, market)
+        return None if trades is None else TradesUpdate(market["symbol"], trades)
+    if cid == BOOK_TICKER_CHANNEL:
+        market = spot_market(msg.symbol, markets_by_id)
+        if market is None or msg.WhichOneof("body") != "publicAggreBookTicker":
+            return None
+        return TickerUpdate(market["symbol"], book_ticker(msg, market))
     if cid == KLINE_CHANNEL:
         symbol = _kline_symbol(msg.symbol, markets, markets_by_id)
         timeframe = _timeframe(msg.publicSpotKline.interval, timeframes)
-        if symbol is None or timeframe is None or body != "publicSpotKline":
+        if symbol is None or timeframe is None or msg.WhichOneof("body") != "publicSpotKline":
             return None
         return OhlcvUpdate(symbol, timeframe, kline(msg))
     return None

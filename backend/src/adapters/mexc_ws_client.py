@@ -13,9 +13,10 @@ logged (rate-limited), and the receive loop goes on.
 
 The client also has a fast path for the hot spot channels (book ticker, aggregated deals,
 klines): ccxt spends ~100 µs per protobuf push in ``MessageToDict`` and generic parsing; the
-fast path (:mod:`.mexc_fast_path`) reads the protobuf fields directly, stores and resolves
-exactly what ccxt would, in a few µs. Anything else, and any frame of an unexpected shape,
-still goes through ccxt's own handler.
+fast path (:mod:`.mexc_fast_path`) reads the protobuf fields directly and stores and resolves
+the fields the feed reads (symbol, timestamp, bid, ask, side, price, amount) with the values
+ccxt would give them, in a few µs. Anything else, and any frame of an unexpected shape, still
+goes through ccxt's own handler.
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ LOG_EVERY = 1000
 #: (ccxt handles every buffered frame before the consumer task runs again); 200 leaves room
 #: for about four busy pushes, or a second of ordinary ones. Trades pushed out of the cache
 #: before the consumer saw them are counted in ``MexcWsClient.trades_overflow``, never silent.
-#: Memory: ~1.3 KB per cached trade dict, so 200 cost ~25 MB per 100 symbols instead of ~127.
+#: Memory: a cached trade is a small dict (five fields on the fast path, ~1.3 KB with all of
+#: ccxt's), so 200 of them cost at most ~25 MB per 100 symbols instead of ~127.
 DEFAULT_TRADES_LIMIT = 200
 
 #: Fast path on unless ``fast_path=False`` or ``options['fastPath'] = False``. It is on by
 #: default because ``backend/tests/unit/test_fast_path.py`` shows, frame by frame, that it
-#: stores and resolves the same values as ccxt; a ccxt upgrade that fails that test must
+#: stores and resolves the same symbol/timestamp/bid/ask/side/price/amount as ccxt, and that
+#: the adapter's records built from them are identical; a ccxt upgrade that fails that test must
 #: turn this off until the fast path is brought in line.
 FAST_PATH_DEFAULT = True
 
