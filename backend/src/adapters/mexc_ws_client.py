@@ -210,8 +210,9 @@ class MexcWsClient(ccxt_pro.mexc):
         return True
 
     def _trade_cache(self, symbol: str) -> ArrayCache:
-        """``trades[symbol]``, created as ccxt's ``handle_trades`` creates it."""
-        stored = self.safe_value(self.trades, symbol)
+        """``trades[symbol]``, created as ccxt's ``handle_trades`` creates it (a plain dict
+        lookup per frame: ccxt's ``safe_value`` costs more than the rest of this method)."""
+        stored = self.trades.get(symbol)
         if stored is None:
             stored = self.trades[symbol] = ArrayCache(self.safe_integer(self.options, "tradesLimit", 1000))
         return stored
