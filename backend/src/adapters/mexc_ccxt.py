@@ -66,6 +66,9 @@ MAX_DEPTH_LIMIT = 5000
 #: every second; trades may legitimately pause for minutes, so they have no watchdog of their
 #: own (their connection is the spot connection that the book-ticker watchdog guards).
 DEFAULT_STALE_AFTER: dict[str, float | None] = {"ticker": 30.0, "trades": None, "swap": 15.0}
+#: A watchdog timer firing this much later than set means the event loop was too busy to read
+#: its sockets; the silence it measured is then not evidence about the stream.
+MAX_LOOP_LAG = 1.0
 #: REST attempts before a transient failure is raised to the caller (streams retry forever).
 REST_ATTEMPTS = 8
 #: Concurrent kline page requests per fetch_ohlcv call.
@@ -524,9 +527,13 @@ class MexcAdapter:
         quiet_after = self.quiet_after if judge is not None else None
         step = min((t for t in (stale_after, quiet_after) if t is not None), default=None)
         loop = asyncio.get_running_loop()
+        # ``last``: the latest result pushed on the current subscription. A new subscription
+        # (after any reconnect) starts from None: MEXC pushes no snapshot, so a change missed
+        # while we were away is never pushed, and must not read as a dead stream forever.
         heard_at, last, diverged = loop.time(), None, False
         while True:
             ws = await self.ws(symbol)
+            waited_from = loop.time()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races with a result, and the stream would outlive close().
@@ -535,9 +542,16 @@ class MexcAdapter:
             except TimeoutError:
                 silent = loop.time() - heard_at
                 if judge is not None and (stale_after is None or silent < stale_after):
+                    if step is not None and loop.time() - waited_from - step > MAX_LOOP_LAG:
+                        # our own loop was too busy to read the socket: frames may be waiting
+                        # in it, so the exchange's newer book proves nothing this time
+                        self.counters[(name, "lagging")] += 1
+                        continue
                     verdict, confirmed = await self._ask_exchange(name, judge, last)
                     if verdict is Verdict.QUIET and confirmed is not None:
-                        heard_at, diverged = loop.time(), False
+                        # the confirmed book is the reference from now on: a later change that
+                        # is not pushed still reads as MOVED
+                        heard_at, last, diverged = loop.time(), confirmed, False
                         yield confirmed, time.perf_counter()
                         continue
                     if verdict is Verdict.ABSENT:
@@ -546,7 +560,7 @@ class MexcAdapter:
                     if verdict is None or not diverged:  # no verdict, or a first MOVED
                         diverged = diverged or verdict is Verdict.MOVED
                         continue
-                heard_at, diverged = loop.time(), False
+                heard_at, last, diverged = loop.time(), None, False
                 self.counters[(name, "stale")] += 1
                 self._disconnected(symbol, channel, f"no data for {silent:.0f}s")
                 self._reset_connection(ws, url_key, f"{name}: no data for {silent:.0f}s")
@@ -559,6 +573,7 @@ class MexcAdapter:
                 if self._closed or not is_transient(exc):
                     raise
                 self.counters[(name, f"retry.{type(exc).__name__}")] += 1
+                last, diverged = None, False
                 self._disconnected(symbol, channel, f"{type(exc).__name__}: {exc}")
                 await log_and_sleep(backoff, log, name, exc)
                 # ccxt keeps its own dial backoff per URL (0.2 s doubling to 30 s) on top of

@@ -93,3 +93,42 @@ async def test_a_market_that_stops_trading_does_not_reset_its_connection(sim) ->
         await btc.stop()
     finally:
         await adapter.close()
+
+
+def move_book(sim: MexcSimulator, symbol: str, pct: float, *, push: bool) -> float:
+    """Move a quiet market's book now; pushed to subscribers only with ``push``. The new bid."""
+    market = sim.model.get(symbol)
+    market.jump(pct)
+    now = sim.clock.now_ms()
+    events = market.fire([now], now)
+    if push:
+        sim.spot.publish([events], now)
+    return market.book_ticker().bid * 10.0**-market.market.price_decimals
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_book_that_moved_while_we_were_away_is_adopted_not_reset_forever(quiet_sim) -> None:
+    """MEXC sends no snapshot on subscribe: a quiet pair whose book changed during an outage
+    never pushes that change. Judged against the book pushed before the outage it would look
+    dead at every check and reset its connection again and again."""
+    adapter = MexcAdapter(
+        ["QUIET/USDT"], rate_limit=False, urls=quiet_sim.urls, quiet_after=0.3, backoff_factory=fast_backoff
+    )
+    try:
+        ticks = Collector(adapter.stream_ticker("QUIET/USDT"))
+        await ticks.wait_for(1)
+        pushed = move_book(quiet_sim, "QUIET/USDT", 3.0, push=True)
+        await ticks.wait_until(lambda r: r["bid"] == pytest.approx(pushed), 5.0)
+        quiet_sim.faults.refuse_connections(1.0)  # drop the connection, refuse for a second
+        moved = move_book(quiet_sim, "QUIET/USDT", 5.0, push=False)  # nobody subscribed is told
+        await ticks.wait_until(lambda r: r["bid"] == pytest.approx(moved), 10.0)  # adopted
+        # (a silently dropped socket may have been reset once on the way: that one is right)
+        resets = adapter.counters[("QUIET/USDT ticker", "stale")]
+        moves = adapter.counters[("QUIET/USDT ticker", "moved")]
+        n = len(ticks.records)
+        await ticks.wait_for(n + 8, 5.0)  # confirmations go on, nothing taken for a dead stream
+        assert adapter.counters[("QUIET/USDT ticker", "stale")] == resets <= 1
+        assert adapter.counters[("QUIET/USDT ticker", "moved")] == moves
+        await ticks.stop()
+    finally:
+        await adapter.close()
