@@ -87,6 +87,10 @@ BULK_STATS_ABOVE = 10
 MAX_EXTRA_WINDOWS = 10
 
 
+#: "no cache entry looked at yet on this subscription" (None is a valid "nothing cached")
+_UNSET: Any = object()
+
+
 class StreamListener(Protocol):
     """Told about stream disconnects and dropped payloads, so health and backfill can react."""
 
@@ -496,6 +500,7 @@ class MexcAdapter:
         channel: str,
         watch: Callable[[MexcWsClient], Awaitable[T]],
         judge: Judge[T] | None = None,
+        peek: Callable[[MexcWsClient], T | None] | None = None,
     ) -> AsyncIterator[tuple[T, float]]:
         """Yield ``(watch() result, frame arrival time)`` forever, reconnecting after transient errors.
 
@@ -506,10 +511,15 @@ class MexcAdapter:
         is asked for the exchange's view (``mexc_quiet.Verdict``): QUIET yields the confirming
         result as data; MOVED twice in a row resets the connection early; ABSENT (not trading)
         resets nothing, as a reconnect cannot bring back a halted market.
+
+        ``peek`` reads ccxt's cached latest result (tickers are conflated: a push that arrives
+        while nobody awaits the watch only updates the cache, and ``watch_*`` then waits for the
+        *next* push, which on a quiet pair may be minutes away). A cached result newer than the
+        last one yielded is yielded at once instead of waiting.
         """
         self._active[(symbol, channel)] += 1
         try:
-            async for item in self._supervise_loop(symbol, channel, watch, judge):
+            async for item in self._supervise_loop(symbol, channel, watch, judge, peek):
                 yield item
         finally:
             self._active[(symbol, channel)] -= 1
@@ -520,6 +530,7 @@ class MexcAdapter:
         channel: str,
         watch: Callable[[MexcWsClient], Awaitable[T]],
         judge: Judge[T] | None,
+        peek: Callable[[MexcWsClient], T | None] | None,
     ) -> AsyncIterator[tuple[T, float]]:
         name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
         backoff = self.backoff_factory()
@@ -531,8 +542,17 @@ class MexcAdapter:
         # (after any reconnect) starts from None: MEXC pushes no snapshot, so a change missed
         # while we were away is never pushed, and must not read as a dead stream forever.
         heard_at, last, diverged = loop.time(), None, False
+        seen: Any = _UNSET  # the cache entry last handed out or found old (identity)
         while True:
             ws = await self.ws(symbol)
+            if peek is not None:
+                cached = peek(ws)
+                if seen is _UNSET:  # a new subscription: what is cached predates it
+                    seen = cached
+                elif cached is not None and cached is not seen:
+                    heard_at, last, diverged, seen = loop.time(), cached, False, cached
+                    yield cached, time.perf_counter()  # arrival unknown: it waited in the cache
+                    continue
             waited_from = loop.time()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
@@ -560,7 +580,7 @@ class MexcAdapter:
                     if verdict is None or not diverged:  # no verdict, or a first MOVED
                         diverged = diverged or verdict is Verdict.MOVED
                         continue
-                heard_at, last, diverged = loop.time(), None, False
+                heard_at, last, diverged, seen = loop.time(), None, False, _UNSET
                 self.counters[(name, "stale")] += 1
                 self._disconnected(symbol, channel, f"no data for {silent:.0f}s")
                 self._reset_connection(ws, url_key, f"{name}: no data for {silent:.0f}s")
@@ -573,7 +593,7 @@ class MexcAdapter:
                 if self._closed or not is_transient(exc):
                     raise
                 self.counters[(name, f"retry.{type(exc).__name__}")] += 1
-                last, diverged = None, False
+                last, diverged, seen = None, False, _UNSET
                 self._disconnected(symbol, channel, f"{type(exc).__name__}: {exc}")
                 await log_and_sleep(backoff, log, name, exc)
                 # ccxt keeps its own dial backoff per URL (0.2 s doubling to 30 s) on top of
@@ -582,7 +602,7 @@ class MexcAdapter:
                 ws.ws_dial_backoff = {}
             else:
                 backoff.success()
-                heard_at, last, diverged = loop.time(), result, False
+                heard_at, last, diverged, seen = loop.time(), result, False, result
                 client = ws.clients.get(ws.urls["api"]["ws"][url_key])
                 yield result, getattr(client, "last_rx", 0.0) or time.perf_counter()
 
@@ -614,7 +634,8 @@ class MexcAdapter:
         """Book-ticker records ``{ts, bid, ask, last, spread, volume, rx}`` (module doc)."""
         await self.instrument(symbol)
         watch, judge = (lambda ws: ws.watch_ticker(symbol)), partial(self._judge_silent_book, symbol)
-        async for tk, rx in self._supervise(symbol, "ticker", watch, judge):
+        peek = lambda ws: ws.tickers.get(symbol)  # noqa: E731
+        async for tk, rx in self._supervise(symbol, "ticker", watch, judge, peek):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
             record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))
@@ -660,7 +681,8 @@ class MexcAdapter:
         if inst.perp_symbol is None:
             raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
         perp = inst.perp_symbol
-        async for tk, rx in self._supervise(symbol, "swap", lambda ws: ws.watch_ticker(perp)):
+        watch, peek = (lambda ws: ws.watch_ticker(perp)), (lambda ws: ws.tickers.get(perp))
+        async for tk, rx in self._supervise(symbol, "swap", watch, peek=peek):
             record = self._parsed(symbol, "swap", parse_swap_ticker, tk, inst.contract_size)
             if record is not None:
                 record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push

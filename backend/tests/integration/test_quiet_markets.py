@@ -3,6 +3,7 @@ REST book (fresh md, no reset), while a silent subscription whose book moved on 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -131,4 +132,25 @@ async def test_a_quiet_book_that_moved_while_we_were_away_is_adopted_not_reset_f
         assert adapter.counters[("QUIET/USDT ticker", "moved")] == moves
         await ticks.stop()
     finally:
+        await adapter.close()
+
+
+@pytest.mark.asyncio
+async def test_a_push_that_arrives_while_nobody_waits_is_not_lost(quiet_sim) -> None:
+    """ccxt conflates tickers: a push arriving while the consumer is busy only updates ccxt's
+    cache, and the next watch waits for the push after it — minutes away on a quiet pair. The
+    stream must hand over the cached one at once."""
+    adapter = MexcAdapter(["QUIET/USDT"], rate_limit=False, urls=quiet_sim.urls, quiet_after=5.0)
+    records = adapter.stream_ticker("QUIET/USDT")
+    try:
+        first = move_book(quiet_sim, "QUIET/USDT", 1.0, push=False)
+        assert (await anext(records))["bid"] == pytest.approx(first)  # confirmed from REST
+        pushed = move_book(quiet_sim, "QUIET/USDT", 2.0, push=True)  # while we are not waiting
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        record = await anext(records)
+        assert record["bid"] == pytest.approx(pushed) and time.monotonic() - started < 1.0
+        assert not [k for k in adapter.counters if k[1] in ("moved", "stale")]
+    finally:
+        await records.aclose()
         await adapter.close()
