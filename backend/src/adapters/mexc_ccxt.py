@@ -66,6 +66,8 @@ MAX_DEPTH_LIMIT = 5000
 #: every second; trades may legitimately pause for minutes, so they have no watchdog of their
 #: own (their connection is the spot connection that the book-ticker watchdog guards).
 DEFAULT_STALE_AFTER: dict[str, float | None] = {"ticker": 30.0, "trades": None, "swap": 15.0}
+#: How far our estimate of MEXC's clock may be ahead of it (half a round trip is typical).
+CONFIRM_MARGIN_MS = 250
 #: A watchdog timer firing this much later than set means the event loop was too busy to read
 #: its sockets; the silence it measured is then not evidence about the stream.
 MAX_LOOP_LAG = 1.0
@@ -144,6 +146,7 @@ class MexcAdapter:
         #: stream (see ``mexc_quiet``).
         self.quiet_after = quiet_after
         self.books = BookSnapshots(self._fetch_books)
+        self._books_as_of_ms = 0
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
         self.counters: Counter[tuple[str, str]] = Counter()
@@ -469,12 +472,20 @@ class MexcAdapter:
 
     async def _fetch_books(self) -> dict[str, dict]:
         """MEXC's REST book tickers of every spot pair, one request (see ``mexc_quiet``)."""
-        return await self._retry("fetch_bids_asks", self.rest.fetch_bids_asks, None, {"type": "spot"})
+        as_of = self.clock.now_ms()  # the books are at least this recent, in exchange time
+        books = await self._retry("fetch_bids_asks", self.rest.fetch_bids_asks, None, {"type": "spot"})
+        self._books_as_of_ms = as_of
+        return books
 
     async def _judge_silent_book(self, symbol: str, last: dict | None) -> tuple[Verdict, dict | None]:
         """What MEXC's REST book says about ``symbol``'s silent book ticker (``mexc_quiet``)."""
         books = await self.books.get()
-        return judge_silence(books.get(symbol), last, self.clock.now_ms())
+        # Stamped when the snapshot was asked for, less the clock estimate's error: a push that
+        # follows must never look older than the confirmation (the feeder would drop it as
+        # out of order), and the confirmation must never look older than the push it confirms.
+        as_of = self._books_as_of_ms - CONFIRM_MARGIN_MS
+        pushed = last.get("timestamp") if last is not None else None
+        return judge_silence(books.get(symbol), last, max(as_of, pushed or as_of))
 
     async def _ask_exchange(
         self, name: str, judge: Judge[T], last: T | None

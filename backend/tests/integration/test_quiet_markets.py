@@ -41,7 +41,8 @@ async def test_quiet_market_is_confirmed_fresh_without_resetting_its_connection(
     mds: list[dict] = []
     started = time.monotonic()
     async with running(feeder, mds):
-        await wait_until(lambda: sum(md["symbol"] == "QUIET/USDT" for md in mds) >= 5, 10.0)
+        # confirmations are stamped with their snapshot (one per 2 s): wait for a few snapshots
+        await wait_until(lambda: sum(md["symbol"] == "QUIET/USDT" for md in mds) >= 12, 15.0)
         elapsed = time.monotonic() - started
         report = feeder.health()
     quiet = [md for md in mds if md["symbol"] == "QUIET/USDT"]
@@ -144,12 +145,14 @@ async def test_a_push_that_arrives_while_nobody_waits_is_not_lost(quiet_sim) -> 
     records = adapter.stream_ticker("QUIET/USDT")
     try:
         first = move_book(quiet_sim, "QUIET/USDT", 1.0, push=False)
-        assert (await anext(records))["bid"] == pytest.approx(first)  # confirmed from REST
+        confirmed = await anext(records)
+        assert confirmed["bid"] == pytest.approx(first)  # confirmed from REST
         pushed = move_book(quiet_sim, "QUIET/USDT", 2.0, push=True)  # while we are not waiting
         await asyncio.sleep(0.3)
         started = time.monotonic()
         record = await anext(records)
         assert record["bid"] == pytest.approx(pushed) and time.monotonic() - started < 1.0
+        assert record["ts"] >= confirmed["ts"]  # never older than the confirmation: not dropped
         assert not [k for k in adapter.counters if k[1] in ("moved", "stale")]
     finally:
         await records.aclose()
