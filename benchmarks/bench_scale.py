@@ -14,7 +14,11 @@ engine's own task consuming it, as ``EngineManager._on_md`` routes). The child m
   feeder process (``getrusage``), RSS (``VmRSS``) at its start and end (growth) and the peak
   (``VmHWM``), md/s delivered, frames/s received (feed health), drops (feed health and engine
   inboxes), websocket connections, reconnects, stale symbols, rx → md latency p50/p95 of the
-  window only (feed-health histograms, start subtracted), the simulator's CPU.
+  window only (feed-health histograms, start subtracted), the simulator's CPU; and, to explain
+  the figures, the garbage collector's pauses per generation (``gc.callbacks``), event-loop
+  lag (overshoot of 50 ms sleeps), time spent runnable but not running (``/proc/self/schedstat``,
+  the shared VM's share), the quiet-market checks' all-pairs REST fetches, drop reasons, and a
+  time series every ``--series-every`` s from the start (JSON only).
 
 Baselines in the same run: an idle process with the same imports (the interpreter + library
 RSS floor), and the N=10 process (adds the REST client with every market loaded, the clock
@@ -25,11 +29,15 @@ sizes and reports medians (the VM is shared). ``--tracemalloc`` adds one more ru
 largest size with ``tracemalloc`` on from the first import and prints its top allocations
 (file:line and file) at the end of the window; ``--profile`` adds one cProfile'd run of the
 largest size over the window. Both distort CPU and RSS, so they are separate runs, never in
-the table::
+the table. ``--variants`` runs experiments beside the base case, interleaved in the same
+passes (see ``VARIANTS``: ``gc.freeze()`` after the bootstrap, idle engines waking every 60 s
+instead of 1 s, no stream watchdog). Every child records a hash of ``backend/src`` as it
+imported it, and the report warns when the sources changed during a run::
 
-    python benchmarks/bench_scale.py --sizes 10,100,500,1000,2000 --window 60
+    python benchmarks/bench_scale.py --sizes 10,100,500,1000,2000 --window 60 --repeat 3
     python benchmarks/bench_scale.py --sizes 10,100 --window 10 --settle 3        # quick check
     python benchmarks/bench_scale.py --sizes 10,2000 --window 30 --tracemalloc --profile --json out.json
+    python benchmarks/bench_scale.py --report out.json --markdown                  # tables again
 """
 
 from __future__ import annotations
@@ -432,11 +440,12 @@ async def child_feed(args: argparse.Namespace) -> None:
             "latency": window_percentiles(lat0, lat1),
         }
         firsts = sorted(first_md.values())
+        streamed = feeder.progress.total or args.n  # the top N less inactive markets
         result["bootstrap"]["first_md_s"] = firsts[0] - t0 if firsts else None
         result["bootstrap"]["half_md_s"] = (
-            firsts[(args.n - 1) // 2] - t0 if len(firsts) >= args.n / 2 else None
+            firsts[(streamed - 1) // 2] - t0 if len(firsts) >= streamed / 2 else None
         )
-        result["bootstrap"]["all_md_s"] = firsts[-1] - t0 if len(firsts) >= args.n else None
+        result["bootstrap"]["all_md_s"] = firsts[-1] - t0 if len(firsts) >= streamed else None
         result["end"] = {
             **{
                 k: s1[k]
