@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from .src.adapters.mexc_ccxt import MexcAdapter
 from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
+from .src.exchange_urls import exchange_urls
 from .src.universe_args import add_universe_arguments, universe_from_args
 
 log = logging.getLogger("backend.cli")
@@ -45,28 +46,6 @@ def format_md(md: dict[str, Any]) -> str:
         f"ask={num(md['ask'], '.6g')} spread={num(md['spread'], '.4g')} vol24h={num(md['vol'], '.6g')} "
         f"funding={num(md['funding'], '.6f')} oi={num(md['oi'], '.6g')} texts={len(md['texts'])}"
     )
-
-
-@contextlib.asynccontextmanager
-async def exchange_urls(
-    use_sim: bool, sim_markets: int | None = None
-) -> AsyncIterator[dict[str, Any] | None]:
-    """``None`` (MEXC's real endpoints) or the URLs of an in-process simulator.
-
-    By default the simulator lists BTC/USDT and ETH/USDT (with perpetuals), DOGE/USDT (spot
-    only) and OLD/USDT (inactive); any other symbol fails fast, as it would on MEXC. With
-    ``sim_markets`` it lists a synthetic universe of that many USDT markets instead.
-    """
-    if not use_sim:
-        yield None
-        return
-    from .src.sim.server import MexcSimulator
-    from .src.sim.universe import synthetic_markets
-
-    markets = synthetic_markets(sim_markets) if sim_markets else None
-    async with MexcSimulator(markets) as sim:
-        log.info("offline: MEXC simulator on %s", sim.base_url)
-        yield sim.urls
 
 
 @contextlib.contextmanager

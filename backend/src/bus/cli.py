@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..exchange_urls import exchange_urls
 from ..universe_args import add_universe_arguments, universe_from_args
 
 log = logging.getLogger("backend.src.bus")
@@ -64,24 +64,6 @@ def add_bus_commands(subparsers: Any) -> None:
     )
 
 
-@contextlib.asynccontextmanager
-async def _exchange_urls(use_sim: bool, sim_url: str | None) -> AsyncIterator[dict[str, Any] | None]:
-    """``None`` (MEXC itself), a running simulator's URLs, or those of an in-process one."""
-    if sim_url is not None:
-        from ..sim.server import sim_urls
-
-        yield sim_urls(sim_url)
-        return
-    if not use_sim:
-        yield None
-        return
-    from ..sim.server import MexcSimulator
-
-    async with MexcSimulator() as sim:
-        log.info("offline: MEXC simulator on %s", sim.base_url)
-        yield sim.urls
-
-
 async def _serve(main: Awaitable[None], stop: Callable[[], Awaitable[None]], duration: float | None) -> None:
     """Run ``main`` until it ends, SIGINT/SIGTERM or ``duration``; then ``stop()`` and re-raise
     what ``main`` raised. Signals are handled here so a stop releases leases cleanly."""
@@ -109,7 +91,7 @@ async def run_feed(args: argparse.Namespace) -> int:
     from .node import FeederNode
 
     node_id = args.node_id or default_node_id()
-    async with _exchange_urls(args.sim, args.sim_url) as urls:
+    async with exchange_urls(args.sim, sim_url=args.sim_url) as urls:
         adapter = MexcAdapter([], rate_limit=urls is None, urls=urls)
         universe = await _universe(args, adapter)
         feeder = MarketFeeder([], adapter=adapter, dynamic=True)

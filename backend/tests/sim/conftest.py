@@ -9,6 +9,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest_asyncio
 
+from backend.src.sim.clock import SimClock
 from backend.src.sim.server import MexcSimulator
 
 
@@ -48,3 +49,14 @@ async def rest(sim: MexcSimulator) -> AsyncIterator[ccxt_async.mexc]:
         yield ex
     finally:
         await ex.close()
+
+
+class FixedClock(SimClock):
+    """Exchange time frozen at ``now`` (plus any skew a fault sets): model tests without sleeping."""
+
+    def __init__(self, now: int) -> None:
+        super().__init__()
+        self.now = now
+
+    def now_ms(self) -> int:
+        return self.now + self.skew_ms

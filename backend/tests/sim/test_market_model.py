@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from backend.src.sim.clock import SimClock
 from backend.src.sim.frames import fmt_scaled
 from backend.src.sim.intervals import BY_SPOT_ID, MINUTE_MS
 from backend.src.sim.market_model import (
@@ -18,16 +17,9 @@ from backend.src.sim.market_model import (
     aggregate,
 )
 
+from .conftest import FixedClock
+
 T0 = int(datetime(2025, 3, 5, 10, 0, tzinfo=UTC).timestamp() * 1000)  # a Wednesday
-
-
-class FixedClock(SimClock):
-    def __init__(self, now: int) -> None:
-        super().__init__()
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now + self.skew_ms
 
 
 def test_interval_alignment():

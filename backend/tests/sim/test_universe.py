@@ -18,22 +18,12 @@ import pytest
 from backend.src.sim import MexcSimulator, SimMarket, synthetic_markets
 from backend.src.sim.__main__ import build_markets, churn, parse_args
 from backend.src.sim.bars import Bar
-from backend.src.sim.clock import SimClock
 from backend.src.sim.intervals import DAY_MS, MINUTE_MS
 from backend.src.sim.market_model import DEFAULT_MARKETS, MarketModel, ModelConfig
 
-from .conftest import client_config
+from .conftest import FixedClock, client_config
 
 T0 = int(datetime(2025, 3, 5, 10, 0, 30, tzinfo=UTC).timestamp() * 1000)
-
-
-class FixedClock(SimClock):
-    def __init__(self, now: int) -> None:
-        super().__init__()
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now + self.skew_ms
 
 
 def digest(bars: list[Bar]) -> str:
