@@ -81,9 +81,11 @@ from rich.console import Console
 from rich.table import Table
 from rss import peak_rss_mb, rss_mb
 
+from backend.src import validation
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.adapters.time_sync import ClockSync
 from backend.src.data.health import ChannelHealth
 from backend.src.data.live_bars import LiveBars
 from backend.src.data.market_feeder import MarketFeeder
@@ -145,6 +147,10 @@ class OurPath:
         self.states = {s: SymbolState(s, LiveBars(bootstrap_bars(), BOOTSTRAP_BARS)) for s in symbols}
         self.contract_sizes = contract_sizes
         self.adapter = MexcAdapter(symbols)
+        #: exchange time as the frames tell it (set per frame by the runner, outside the timer)
+        self.exchange_now = 0
+        self.adapter.clock = ClockSync(clock_ms=lambda: self.exchange_now)
+        self.seen = {s: validation.TradeDeduplicator() for s in symbols}
         never_stale = time.monotonic() + 1e9  # no background 24 h stats refresh (no REST here)
         for s in symbols:
             self.adapter._stats24[s] = (never_stale, {"last": None, "volume": 1000.0})
@@ -167,15 +173,20 @@ class OurPath:
             stats = ad._fresh_stats(symbol)
             last = ad._last_trade.get(symbol, stats.get("last"))
             record = ad._parsed(symbol, "ticker", parse_book_ticker, value, last, stats.get("volume"))
+            record = ad._checked(symbol, "ticker", record, validation.check_book, ad.clock.now_ms())
             record["rx"] = rx
             self._pump(state, "ticker", state.apply_ticker, record)
         elif kind == DEALS:
             trades = ad._parsed(symbol, "trades", parse_trades, value, rx)
+            trades = ad._valid_trades(symbol, trades, self.seen[symbol])
+            if not trades:  # as the adapter: nothing left of the push, nothing to deliver
+                return
             ad._last_trade[symbol] = trades[-1]["price"]
             self._pump(state, "trades", state.apply_trades, trades)
         elif kind == SWAP_TICKER:
             size = self.contract_sizes.get(symbol)
             record = ad._parsed(symbol, "swap", parse_swap_ticker, value, size)
+            record = ad._checked(symbol, "swap", record, validation.check_swap, ad.clock.now_ms())
             record["rx"] = rx
             self._pump(state, "swap", state.apply_swap, record)
 
@@ -184,8 +195,14 @@ class OurPath:
         health = self._channels.get(key)
         if health is None:  # the feeder looks it up once per stream
             health = self._channels[key] = self.health.channel(*key)
-        health.on_receive(len(record) if channel == "trades" else 1)
-        if not apply(record):
+        n = len(record) if channel == "trades" else 1
+        health.on_receive(n)
+        try:
+            applied = apply(record)
+        except Exception:  # as the feeder: a counted drop
+            health.on_drop("error", n)
+            return
+        if not applied:
             health.on_drop("stale")
             return
         if channel == "trades":
@@ -233,6 +250,7 @@ class Runner:
         """Process one frame; returns ns of (handle, watch bookkeeping, ours, whole)."""
         clock = time.perf_counter_ns
         client = self.swap if frame.kind == SWAP_TICKER else self.spot
+        self.ours.exchange_now = frame.sent_ms
         t0 = clock()
         future = client.future(frame.hash)
         t1 = clock()
@@ -363,6 +381,8 @@ async def measure_memory(n: int, seed: int, config: dict[str, Any]) -> dict[str,
     deals = take(frame_stream(sims, seed=seed), 2 * n, (DEALS,))
     msgs = [to_message(f) for f in deals]
     while min((len(ex.trades.get(s, ())) for s in symbols), default=limit) < limit:
+        # the same deals again would be dropped as duplicates: each pass counts as new trades
+        runner.ours.seen = {s: validation.TradeDeduplicator() for s in symbols}
         for frame, msg in zip(deals, msgs, strict=True):
             runner.run(frame, msg)
     gc.collect()

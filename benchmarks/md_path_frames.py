@@ -72,6 +72,7 @@ class Frame:
     symbol: str  # unified spot symbol the frame is about
     data: bytes | str
     items: int  # trades in a deals frame, else 1
+    sent_ms: int  # the exchange's time when it sent the frame
 
     @property
     def hash(self) -> str:
@@ -117,18 +118,19 @@ def frame_stream(
             m = ev.market
             if ev.trades:
                 ch = f"{frames.DEALS_EVENT}@100ms@{m.spot_id}"
-                yield Frame(DEALS, m.symbol, frames.pb_deals(ch, m, ev.trades, now), len(ev.trades))
+                yield Frame(DEALS, m.symbol, frames.pb_deals(ch, m, ev.trades, now), len(ev.trades), now)
             if ev.book_ticker is not None:
                 ch = f"{frames.BOOK_TICKER_EVENT}@100ms@{m.spot_id}"
-                yield Frame(BOOK_TICKER, m.symbol, frames.pb_book_ticker(ch, m, ev.book_ticker, now), 1)
+                yield Frame(BOOK_TICKER, m.symbol, frames.pb_book_ticker(ch, m, ev.book_ticker, now), 1, now)
             bar = by_symbol[m.symbol].bars.get(ev.bar_minutes[-1]) if ev.bar_minutes else None
             if bar is not None:
                 ch = f"{frames.KLINE_EVENT}@{m.spot_id}@Min1"
-                yield Frame(KLINE, m.symbol, frames.pb_kline(ch, m, ONE_MINUTE, bar, now), 1)
+                yield Frame(KLINE, m.symbol, frames.pb_kline(ch, m, ONE_MINUTE, bar, now), 1, now)
             if m.has_perp and push % swap_every == 0:
                 sm = by_symbol[m.symbol]
                 data = frames.swap_ticker_data(sm, sm.stats_24h(now), now)
-                yield Frame(SWAP_TICKER, m.symbol, frames.swap_push("push.ticker", m.perp_id, data, now), 1)
+                frame = frames.swap_push("push.ticker", m.perp_id, data, now)
+                yield Frame(SWAP_TICKER, m.symbol, frame, 1, now)
 
 
 def take(stream: Iterator[Frame], per_kind: int, kinds: tuple[str, ...] = KINDS) -> list[Frame]:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.src.engine.engine import MD, Engine, RateLimitedLog
+from backend.src.engine.engine import MD, Engine
+from backend.src.log_limits import RateLimitedLog
 from backend.tests.helpers import Recorder, assert_accounting, md, pending_tasks, wait_until
 
 EMPTY_MD = {"price": None, "spread": None, "vol": 0.0, "texts": []}

@@ -37,6 +37,8 @@ from typing import Any, Protocol, TypeVar
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from .. import validation
+from ..log_limits import RateLimitedLog
 from ..tasks import TaskSet
 from . import mexc_klines as klines
 from .backoff import Backoff, is_rate_limit, is_transient, log_and_sleep
@@ -87,6 +89,9 @@ ROTATION_GRACE = 10.0
 BULK_STATS_ABOVE = 10
 #: Older windows fetched at most, when an illiquid market has too few bars in the latest one.
 MAX_EXTRA_WINDOWS = 10
+#: Records from the future mean a forged record or a clock estimate gone stale; the clock is
+#: measured again at most this often (seconds) when they appear.
+RESYNC_AFTER_FUTURE = 30.0
 
 
 #: "no cache entry looked at yet on this subscription" (None is a valid "nothing cached")
@@ -167,6 +172,10 @@ class MexcAdapter:
         self._markets_lock = asyncio.Lock()
         self._last_trade: dict[str, float] = {}
         self._stats24: dict[str, tuple[float, dict]] = {}
+        #: reason → rate-limited log of dropped records (one line per reason per 10 s)
+        self._drop_logs: dict[str, RateLimitedLog] = {}
+        self._clock_lock = asyncio.Lock()
+        self._resync_at = 0.0
         self._background = TaskSet()
         self._closed = False
 
@@ -310,7 +319,9 @@ class MexcAdapter:
         volumes = None
         if spec.needs_volumes:
             tickers = await self._retry("fetch_tickers", self.rest.fetch_tickers, None, {"type": "spot"})
-            volumes = {s: t.get("quoteVolume") for s, t in tickers.items()}
+            volumes = {
+                s: validation.sane_or_none(t.get("quoteVolume"), allow_zero=True) for s, t in tickers.items()
+            }
         return select_universe(self.rest.markets, spec, volumes)
 
     async def validate_symbols(
@@ -432,19 +443,72 @@ class MexcAdapter:
 
         async def page(since: int, until: int, n: int) -> list[list]:
             async with gate:
-                return await self._retry(
-                    "fetch_ohlcv", self.rest.fetch_ohlcv, symbol, timeframe, since, n, {"until": until}
+                rows = await self._kline_page(symbol, timeframe, since, until, n)
+                if not klines.misplaced(rows, since, until, n):
+                    return rows
+                # asked again without ``limit``: MEXC honoured the window when it was left out
+                # (recorded ``spot_klines_btcusdt_5m_single``); its default page is 500 rows
+                self.counters[(f"{symbol} klines", "misplaced_page")] += 1
+                log.warning(
+                    "%s %s: MEXC answered the kline page %d..%d with rows outside it; asking again",
+                    *(symbol, timeframe, since, until),
                 )
+                again = await self._kline_page(symbol, timeframe, since, until, None)
+                if klines.misplaced(again, since, until, n):
+                    self.counters[(f"{symbol} klines", "short_page")] += 1
+                    missing = n - sum(since <= int(r[0]) <= until for r in again)
+                    log.error(
+                        "%s %s: kline page %d..%d misplaced twice; %d of its bars may be missing",
+                        *(symbol, timeframe, since, until, missing),
+                    )
+                return again
 
         results = await asyncio.gather(*(page(*p) for p in pages))
         rows = [row for result in results for row in result]
-        return klines.merge_closed(rows, pages[0][0], end_open)
+        return klines.merge_closed(self._valid_bars(symbol, rows), pages[0][0], end_open)
+
+    def _valid_bars(self, symbol: str, rows: list[list]) -> list[list]:
+        """The kline rows that are possible bars; the others are dropped and counted (a NaN
+        close must not become the md price, a negative one the bar's low)."""
+        valid = []
+        for row in rows:
+            if (reason := validation.check_bar(row)) is None:
+                valid.append(row)
+            else:
+                self._drop(symbol, "klines", reason, row)
+        return valid
+
+    async def _kline_page(
+        self, symbol: str, timeframe: str, since: int, until: int, limit: int | None
+    ) -> list[list]:
+        """One spot kline page as MEXC sent it, parsed by ccxt but not filtered.
+
+        ccxt's ``fetch_ohlcv`` builds this same request (``endTime`` is exclusive, hence +1)
+        but then drops rows before ``since``, which hides a page MEXC answered for another
+        window; :func:`mexc_klines.misplaced` needs to see them.
+        """
+        market = self.rest.market(symbol)
+        request: dict[str, Any] = {
+            "symbol": market["id"],
+            "interval": self.rest.options["timeframes"]["spot"][timeframe],
+            "startTime": since,
+            "endTime": until + 1,
+        }
+        if limit is not None:
+            request["limit"] = limit
+
+        async def get(_symbol: str) -> Any:  # the symbol names an UnknownSymbolError
+            return await self.rest.spotPublicGetKlines(request)
+
+        raw = await self._retry("fetch_ohlcv", get, symbol)
+        return self.rest.parse_ohlcvs(raw, market, timeframe)
 
     async def _fetch_monthly(self, symbol: str, limit: int) -> list[list]:
         """Monthly bars: calendar months have no fixed length, so take the latest page."""
         rows = await self._retry(
             "fetch_ohlcv", self.rest.fetch_ohlcv, symbol, klines.MONTHLY, None, klines.PAGE_LIMIT
         )
+        rows = self._valid_bars(symbol, rows)
         closed = klines.merge_closed(rows, 0, int(rows[-1][0]) - 1) if rows else []
         return closed[-limit:]
 
@@ -458,9 +522,18 @@ class MexcAdapter:
     async def fetch_ticker_stats(self, symbol: str) -> dict:
         """Last price and rolling 24 h base volume (REST ``/api/v3/ticker/24hr``)."""
         await self.instrument(symbol)
-        stats = parse_24h_stats(await self._retry("fetch_ticker", self.rest.fetch_ticker, symbol))
+        stats = self._stats(symbol, await self._retry("fetch_ticker", self.rest.fetch_ticker, symbol))
         self._stats24[symbol] = (time.monotonic(), stats)
         return stats
+
+    def _stats(self, symbol: str, ticker: dict) -> dict:
+        """The 24 h stats of a REST ticker, an impossible ``last`` or ``volume`` replaced by
+        None (the stream's ``last`` then falls back to trades) and counted."""
+        stats = parse_24h_stats(ticker)
+        clean, reason = validation.clean_stats(stats)
+        if reason is not None:
+            self._drop(symbol, "stats", reason, stats)
+        return clean
 
     async def fetch_swap_ticker(self, symbol: str) -> dict | None:
         """Funding rate and open interest of ``symbol``'s perpetual; None when it has none."""
@@ -468,7 +541,9 @@ class MexcAdapter:
         if inst.perp_symbol is None:
             return None
         ticker = await self._retry("fetch_swap_ticker", self.rest.fetch_ticker, inst.perp_symbol)
-        return parse_swap_ticker(ticker, inst.contract_size)
+        record = self._parsed(symbol, "swap", parse_swap_ticker, ticker, inst.contract_size)
+        # a REST snapshot: its time is the server's ticker cache, not a push (no time window)
+        return self._checked(symbol, "swap", record, validation.check_swap, None)
 
     async def _fetch_books(self) -> dict[str, dict]:
         """MEXC's REST book tickers of every spot pair, one request (see ``mexc_quiet``)."""
@@ -644,12 +719,14 @@ class MexcAdapter:
     async def stream_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Book-ticker records ``{ts, bid, ask, last, spread, volume, rx}`` (module doc)."""
         await self.instrument(symbol)
+        await self._ensure_clock()
         watch, judge = (lambda ws: ws.watch_ticker(symbol)), partial(self._judge_silent_book, symbol)
         peek = lambda ws: ws.tickers.get(symbol)  # noqa: E731
         async for tk, rx in self._supervise(symbol, "ticker", watch, judge, peek):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
             record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))
+            record = self._checked(symbol, "ticker", record, validation.check_book, self.clock.now_ms())
             if record is not None:
                 record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
                 yield record
@@ -664,11 +741,31 @@ class MexcAdapter:
         """Trade records as they arrive together (one MEXC push aggregates up to 100 ms), so a
         consumer can update once per push rather than once per trade."""
         await self.instrument(symbol)
+        await self._ensure_clock()
+        seen = validation.TradeDeduplicator()
         async for batch, rx in self._supervise(symbol, "trades", lambda ws: ws.watch_trades(symbol)):
             trades = self._parsed(symbol, "trades", parse_trades, batch, rx)
             if trades:
+                trades = self._valid_trades(symbol, trades, seen)
+            if trades:
                 self._last_trade[symbol] = trades[-1]["price"]
                 yield trades
+
+    def _valid_trades(
+        self, symbol: str, trades: list[dict[str, Any]], seen: validation.TradeDeduplicator
+    ) -> list[dict[str, Any]]:
+        """The possible trades of one push not delivered before; the others dropped, counted."""
+        now = self.clock.now_ms()
+        check = validation.check_trade
+        valid = [t for t in trades if check(t, now) is None]
+        if len(valid) != len(trades):
+            for t in trades:
+                if (reason := check(t, now)) is not None:
+                    self._drop(symbol, "trades", reason, t)
+        valid, dupes = seen.fresh(valid)
+        for t in dupes:
+            self._drop(symbol, "trades", validation.DUPLICATE, t)
+        return valid
 
     def _parsed(self, symbol: str, channel: str, parse: Callable[..., T], *args: Any) -> T | None:
         """``parse(*args)``, or None for a payload without the fields a record needs (e.g. a
@@ -676,12 +773,60 @@ class MexcAdapter:
         one bad push must not end the stream."""
         try:
             return parse(*args)
-        except MalformedPayload as exc:
-            self.counters[(f"{symbol} {channel}", "malformed")] += 1
-            if self.listener is not None:
-                self.listener.on_drop(symbol, channel, "malformed")
-            log.warning("%s %s: payload skipped: %s", symbol, channel, exc)
+        except Exception as exc:  # MalformedPayload, or whatever else a hostile payload provokes
+            detail = exc if isinstance(exc, MalformedPayload) else f"{type(exc).__name__}: {exc}"
+            self._drop(symbol, channel, "malformed", detail)
             return None
+
+    def _checked(
+        self, symbol: str, channel: str, record: dict | None, check: Callable[..., str | None], now: Any
+    ) -> dict | None:
+        """``record`` when ``check(record, now)`` finds it possible; else None, dropped and counted."""
+        if record is None:
+            return None
+        reason = check(record, now)
+        if reason is None:
+            return record
+        self._drop(symbol, channel, reason, record)
+        return None
+
+    def _drop(self, symbol: str, channel: str, reason: str, detail: Any) -> None:
+        """Count one unusable record of ``symbol``'s ``channel``, tell the listener (feed
+        health: received and dropped), and log it with the offending value, rate-limited."""
+        self.counters[(f"{symbol} {channel}", reason)] += 1
+        if self.listener is not None:
+            self.listener.on_drop(symbol, channel, reason)
+        drop_log = self._drop_logs.get(reason)
+        if drop_log is None:
+            drop_log = self._drop_logs[reason] = RateLimitedLog(log)
+        drop_log.event("%s %s: dropped (%s): %.300r", symbol, channel, reason, detail)
+        if reason == validation.FUTURE:
+            self._resync_soon()
+
+    def _resync_soon(self) -> None:
+        """Measure the clock offset again (at most every ``RESYNC_AFTER_FUTURE`` s): if MEXC's
+        clock stepped, every record would look like it came from the future until then."""
+        now = time.monotonic()
+        if now < self._resync_at or self._closed:
+            return
+        self._resync_at = now + RESYNC_AFTER_FUTURE
+        self._background.spawn(self._resync(), "clock-resync")
+
+    async def _resync(self) -> None:
+        try:
+            await self.fetch_time()
+        except ccxt.BaseError as exc:  # the periodic sync tries again
+            self.counters[("fetch_time", f"error.{type(exc).__name__}")] += 1
+            log.warning("clock resync failed: %s", exc)
+
+    async def _ensure_clock(self) -> None:
+        """Measure the offset to MEXC's clock once before the first stream: records are
+        checked against exchange time, and an unmeasured local clock may be minutes off."""
+        if self.clock.synced:
+            return
+        async with self._clock_lock:
+            if not self.clock.synced:
+                await self.fetch_time()
 
     async def stream_swap_ticker(self, symbol: str) -> AsyncIterator[dict[str, Any]]:
         """Funding/open-interest records of ``symbol``'s perpetual (see ``parse_swap_ticker``).
@@ -693,8 +838,10 @@ class MexcAdapter:
             raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
         perp = inst.perp_symbol
         watch, peek = (lambda ws: ws.watch_ticker(perp)), (lambda ws: ws.tickers.get(perp))
+        await self._ensure_clock()
         async for tk, rx in self._supervise(symbol, "swap", watch, peek=peek):
             record = self._parsed(symbol, "swap", parse_swap_ticker, tk, inst.contract_size)
+            record = self._checked(symbol, "swap", record, validation.check_swap, self.clock.now_ms())
             if record is not None:
                 record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
                 yield record
@@ -721,7 +868,7 @@ class MexcAdapter:
             now = time.monotonic()
             for streamed in list(self._shard_of):
                 if (ticker := tickers.get(streamed)) is not None:
-                    self._stats24[streamed] = (now, parse_24h_stats(ticker))
+                    self._stats24[streamed] = (now, self._stats(streamed, ticker))
         except ccxt.BaseError as exc:  # the stream goes on with the previous figures
             self.counters[(f"{symbol or '*'} stats", f"error.{type(exc).__name__}")] += 1
             log.warning("%s: 24h stats refresh failed: %s", symbol or "all symbols", exc)

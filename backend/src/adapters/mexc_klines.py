@@ -70,3 +70,23 @@ def merge_closed(rows: Iterable[Sequence[float]], first_open: int, last_open: in
         if first_open <= ts <= last_open:
             by_ts[ts] = [ts, float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5])]
     return [by_ts[ts] for ts in sorted(by_ts)]
+
+
+def misplaced(rows: Iterable[Sequence[float]], since: int, until: int, expected: int) -> bool:
+    """True when a page asked for ``since..until`` (``expected`` slots) came back short *and*
+    with rows outside that window: MEXC answered another window than the one asked for.
+
+    Why: asked with ``startTime``, ``endTime`` and ``limit``, MEXC once answered with rows
+    starting about 41 h before ``startTime`` (recorded ``spot_klines_btcusdt_5m_limit100``).
+    Filtering keeps the values right, but the page is then short, and a short page must be
+    asked again, not read as minutes without trades. A page short with every row inside its
+    window is an illiquid market (nothing to ask again); extra rows outside a complete page
+    are harmless.
+    """
+    inside = outside = 0
+    for row in rows:
+        if since <= int(row[0]) <= until:
+            inside += 1
+        else:
+            outside += 1
+    return outside > 0 and inside < expected

@@ -24,7 +24,8 @@ class MalformedPayload(ValueError):
 
 
 def _num(value: Any) -> float | None:
-    """ccxt numbers may arrive as None, int, float or numeric strings (``info``).
+    """ccxt numbers may arrive as None, int, float or numeric strings (``info``); anything
+    else raises :class:`MalformedPayload` (a counted drop, never an error that ends a stream).
 
     A float (what ccxt's parsed fields hold) returns at once: this runs for every field of
     every trade, and ``value == ""`` on a float is a slow mixed-type comparison.
@@ -33,7 +34,10 @@ def _num(value: Any) -> float | None:
         return value
     if value is None or value == "":
         return None
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:  # "xyz", a list, a dict: not a number at all
+        raise MalformedPayload(f"not a number: {value!r:.50}") from exc
 
 
 def parse_book_ticker(ticker: Mapping[str, Any], last: float | None, volume: float | None) -> dict:

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError
 
-from ..engine.engine import RateLimitedLog
+from ..log_limits import RateLimitedLog
 from .subjects import MD_STREAM, MD_STREAM_SUBJECTS
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from ..engine.engine import RateLimitedLog
+from ..log_limits import RateLimitedLog
 from .connection import STREAM_NAME_IN_USE, BusClient
 from .subjects import symbol_token, token_symbol
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import nats.errors
 
-from ..engine.engine import RateLimitedLog, cancel_and_wait
+from ..engine.engine import cancel_and_wait
+from ..log_limits import RateLimitedLog
 from .codec import CodecError, encode_md, md_headers
 from .connection import BusClient, ensure_md_stream
 from .subjects import md_subject

@@ -37,7 +37,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
-from ..engine.engine import MD, RateLimitedLog
+from ..engine.engine import MD
+from ..log_limits import RateLimitedLog
 from .codec import CODEC_HEADER, SEQ_HEADER, SOURCE_HEADER, CodecError, decode_md
 from .connection import BusClient, BusClosedError, ensure_md_stream
 from .subjects import MD_STREAM, md_subject

@@ -39,6 +39,11 @@ class BarRing:
     def __len__(self) -> int:
         return min(self._count, self.maxlen)
 
+    @property
+    def capacity(self) -> int:
+        """Bars held: ``maxlen``, or a full day when the 24 h volume window needs more."""
+        return self._capacity
+
     def _offset(self, number: int) -> int:
         return (number % self._capacity) * _FIELDS
 

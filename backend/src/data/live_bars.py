@@ -121,7 +121,10 @@ class LiveBars:
         if not self.closed:
             return out
         c = self.closed.newest(4)
-        for ts in range(int(self.closed.newest(0)) + MINUTE_MS, minute, MINUTE_MS):
+        # Bounded by the ring: older fills would be evicted again by the newer ones, so a trade
+        # far ahead of the last bar costs at most ``capacity`` bars, never one per minute.
+        start = max(int(self.closed.newest(0)) + MINUTE_MS, minute - self.closed.capacity * MINUTE_MS)
+        for ts in range(start, minute, MINUTE_MS):
             bar = [ts, c, c, c, c, 0.0]
             self._close(bar, synthetic=True)
             out.append(bar)

@@ -42,6 +42,7 @@ from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
 from ..adapters.mexc_universe import Selection, UniverseSpec, changes
+from ..log_limits import RateLimitedLog
 from ..tasks import TaskSet, cancel_and_wait
 from .gap_filler import fill_minute_bars
 from .health import ChannelHealth, FeedHealth
@@ -140,6 +141,7 @@ class MarketFeeder:
         #: symbol → whether it streams its perpetual: a reload that changes it restarts the symbol
         self._has_perp: dict[str, bool] = {}
         self._background = TaskSet()
+        self._error_log = RateLimitedLog(log, level=logging.ERROR)
         self._closed = False
 
     # ------------------------------------------------------------------ bootstrap
@@ -209,8 +211,15 @@ class MarketFeeder:
             channel
         ]
         async for record in records:
-            health.on_receive(len(record) if channel == "trades" else 1)
-            if not apply(record):
+            n = len(record) if channel == "trades" else 1
+            health.on_receive(n)
+            try:
+                applied = apply(record)
+            except Exception as exc:  # one bad record is a counted drop, never the stream's end
+                health.on_drop("error", n)
+                self._error_log.event("%s %s: record dropped: %r: %.300r", state.symbol, channel, exc, record)
+                continue
+            if not applied:
                 health.on_drop("stale")
                 continue
             if channel == "trades":

@@ -13,6 +13,10 @@ come out of :meth:`SymbolState.to_md`. The md schema (the Epic's fields plus our
 ``texts``         news/social texts about the symbol (``[]`` without text sources)
 ``funding``       perpetual's current funding rate; ``None`` when the symbol has no perpetual
 ``oi``            perpetual's open interest in base units; ``None`` when it has no perpetual
+``funding_ts``    exchange time (ms) of the record that last set ``funding``; ``None`` with it.
+                  Funding and open interest come from their own stream, which can stall or be
+                  refused while the book flows: ``ts - funding_ts`` tells how old they are
+``oi_ts``         the same for ``oi``
 ``stale``         True when the symbol's streams have been silent past their threshold: the
                   other fields are the last known values and must not be traded on
 ================  ==========================================================================
@@ -39,6 +43,8 @@ class SymbolState:
     ts: int | None = None
     funding: float | None = None
     oi: float | None = None
+    funding_ts: int | None = None
+    oi_ts: int | None = None
     stale: bool = False
     _book_ts: int | None = None
 
@@ -72,11 +78,13 @@ class SymbolState:
         return True
 
     def apply_swap(self, rec: dict[str, Any]) -> bool:
-        """A perpetual record ``{ts, funding, oi, ...}``; ``None`` fields keep the old value."""
-        if rec.get("funding") is not None:
-            self.funding = rec["funding"]
-        if rec.get("oi") is not None:
-            self.oi = rec["oi"]
+        """A perpetual record ``{ts, funding, oi, ...}``; ``None`` fields keep the old value,
+        and so does a figure older than the one we have (an out-of-order push)."""
+        ts = rec["ts"]
+        if rec.get("funding") is not None and (self.funding_ts is None or ts >= self.funding_ts):
+            self.funding, self.funding_ts = rec["funding"], ts
+        if rec.get("oi") is not None and (self.oi_ts is None or ts >= self.oi_ts):
+            self.oi, self.oi_ts = rec["oi"], ts
         return True
 
     @property
@@ -101,5 +109,7 @@ class SymbolState:
             "texts": texts,
             "funding": self.funding,
             "oi": self.oi,
+            "funding_ts": self.funding_ts,
+            "oi_ts": self.oi_ts,
             "stale": self.stale,
         }

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol
 
-from backend.src.engine.engine import MD, Engine, RateLimitedLog, cancel_and_wait, wait_bounded
+from backend.src.engine.engine import MD, Engine, cancel_and_wait, wait_bounded
+from backend.src.log_limits import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,10 @@ from backend.src.engine.manager import EngineManager
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until
 
-REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"}
+REQUIRED = {
+    *("symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"),
+    *("funding_ts", "oi_ts"),
+}
 MIN = 60_000
 
 

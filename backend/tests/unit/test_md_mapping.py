@@ -4,7 +4,10 @@ from backend.src.data.live_bars import MINUTE_MS, LiveBars
 from backend.src.data.md_mapping import SymbolState
 
 T0 = 1_700_000_040_000
-REQUIRED = {"symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"}
+REQUIRED = {
+    *("symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"),
+    *("funding_ts", "oi_ts"),
+}
 
 
 def state() -> SymbolState:
@@ -52,3 +55,15 @@ def test_out_of_order_book_ticker_is_not_applied() -> None:
     assert not s.apply_ticker({"ts": T0 + 1, "bid": 0.5, "ask": 9.0})
     assert (s.bid, s.ask) == (1.0, 2.0)
     assert s.to_md([])["stale"] is False
+
+
+def test_funding_and_oi_carry_their_own_time_and_never_roll_back() -> None:
+    s = state()
+    s.apply_ticker({"ts": T0 + 9_000, "bid": 1.0, "ask": 2.0})
+    assert (s.to_md([])["funding_ts"], s.to_md([])["oi_ts"]) == (None, None)
+    s.apply_swap({"ts": T0, "funding": 0.0001, "oi": 12.5})
+    s.apply_swap({"ts": T0 + 1_000, "funding": None, "oi": 13.0})
+    s.apply_swap({"ts": T0 + 500, "funding": 0.0009, "oi": 99.0})  # older than the oi we have
+    md = s.to_md([])
+    assert (md["funding"], md["funding_ts"], md["oi"], md["oi_ts"]) == (0.0009, T0 + 500, 13.0, T0 + 1_000)
+    assert md["ts"] - md["oi_ts"] == 8_000  # an engine can tell the open interest is 8 s old

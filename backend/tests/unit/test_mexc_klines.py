@@ -59,3 +59,13 @@ def test_merge_keeps_window_sorts_dedups_latest_wins() -> None:
         [MIN, 1.0, 1.0, 1.0, 1.0, 1.0],
         [3 * MIN, 2.0, 2.0, 2.0, 2.0, 2.0],
     ]
+
+
+def test_a_short_page_with_rows_outside_its_window_is_misplaced() -> None:
+    from backend.src.adapters.mexc_klines import misplaced
+
+    rows = [[t, 1, 1, 1, 1, 1] for t in range(0, 10 * 60_000, 60_000)]
+    assert not misplaced(rows, 0, 9 * 60_000, 10)  # complete
+    assert not misplaced(rows[:5], 0, 9 * 60_000, 10)  # short, all inside: an illiquid market
+    assert misplaced(rows, 5 * 60_000, 14 * 60_000, 10)  # short and half of it elsewhere
+    assert not misplaced([*rows, [99 * 60_000, 1, 1, 1, 1, 1]], 0, 9 * 60_000, 10)  # complete + extra

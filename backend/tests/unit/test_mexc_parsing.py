@@ -89,3 +89,9 @@ async def test_swap_ticker_from_recorded_push_through_ccxt_pro() -> None:
 def test_swap_ticker_without_perp_contract_size_has_no_base_oi() -> None:
     rec = parse_swap_ticker({"timestamp": 5, "info": {"holdVol": 10, "fundingRate": "-0.0002"}}, None)
     assert rec["oi"] is None and rec["oi_contracts"] == 10 and rec["funding"] == -0.0002
+
+
+@pytest.mark.parametrize("hold", ["xyz", [1], {"a": 1}])
+def test_a_figure_that_is_no_number_is_a_malformed_payload_not_a_crash(hold) -> None:
+    with pytest.raises(MalformedPayload, match="not a number"):
+        parse_swap_ticker({"timestamp": 1, "info": {"holdVol": hold, "fundingRate": 0.0001}}, 0.0001)

@@ -1,0 +1,220 @@
+"""What a market-data record must satisfy before it may change any state or reach an engine.
+
+Why one place: every exchange message is untrusted input. A NaN bid, a trade at price 0, a
+book stamped in the year 2100 or an open interest of ``"xyz"`` is not market data, and an
+engine acts on every md it gets. The adapter parses a payload into a record, then asks this
+module; a record that fails is dropped, counted under the returned reason and logged, and
+never touches the symbol's state (so no high-water mark — book time, md time, bar clock — can
+be moved by it).
+
+Pure and synchronous: the exchange clock comes in as ``now_ms``. The checks on the per-push
+path (book ticker, trades) are one chained comparison each in the common case; the reason is
+worked out only for a record that fails.
+
+The rules (the README's md section states what an engine may therefore rely on):
+
+* prices finite and > 0; trade sizes finite and > 0; volumes finite and >= 0;
+* a book ticker's bid strictly below its ask. A crossed (bid > ask) or locked (bid == ask)
+  top of book cannot exist on a continuous matching engine — the orders would have traded —
+  so it is dropped, not flagged: a flagged md would still carry a negative or zero spread to
+  engines that size orders from it;
+* funding finite and within ``±MAX_ABS_FUNDING`` per interval. Negative funding is ordinary
+  (shorts pay longs) and is accepted; MEXC caps BTC_USDT at ±0.0018 (recorded contract
+  detail ``maxFundingRate``) and no listed contract is near 5 %;
+* open interest finite and >= 0;
+* timestamps within the window around the exchange clock: at most ``MAX_FUTURE_MS`` ahead
+  (a record from the future would freeze the book's "newest" mark and the bar clock) and at
+  most ``MAX_AGE_MS`` behind (five-minute-old data is not a quote to trade on);
+* a kline row: ``0 < low <= open, close <= high`` (all finite), volume finite and >= 0;
+* a trade already seen on the stream (same time, price, size and side) is a duplicate:
+  counted once (see :class:`TradeDeduplicator`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from math import inf, isfinite
+from typing import Any
+
+#: A record stamped further ahead of the exchange clock than this is rejected as "future".
+#: The clock estimate is off by about half a round trip; 5 s leaves room for a slow one.
+MAX_FUTURE_MS = 5_000
+#: A stream record older than this is rejected as "past".
+MAX_AGE_MS = 5 * 60_000
+#: Largest funding rate magnitude accepted (per funding interval).
+MAX_ABS_FUNDING = 0.05
+
+# Drop reasons (feed health, Prometheus ``reason`` label).
+NOT_NUMBER = "not_number"
+BAD_PRICE = "bad_price"
+BAD_SIZE = "bad_size"
+CROSSED = "crossed_book"
+FUTURE = "future_ts"
+PAST = "past_ts"
+BAD_FUNDING = "bad_funding"
+BAD_OI = "bad_open_interest"
+BAD_BAR = "bad_bar"
+DUPLICATE = "duplicate"
+
+
+def _positive(value: Any) -> bool:
+    """Finite and > 0; False for None, strings, NaN and infinities (never raises)."""
+    try:
+        return 0.0 < value < inf
+    except TypeError:
+        return False
+
+
+def _non_negative(value: Any) -> bool:
+    try:
+        return 0.0 <= value < inf
+    except TypeError:
+        return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_ts(ts: Any, now_ms: int) -> str | None:
+    """None when ``ts`` (ms) lies in the window around ``now_ms``, else the reason."""
+    if not _is_number(ts) or not isfinite(ts):
+        return NOT_NUMBER
+    if ts > now_ms + MAX_FUTURE_MS:
+        return FUTURE
+    if ts < now_ms - MAX_AGE_MS:
+        return PAST
+    return None
+
+
+def check_book(rec: Mapping[str, Any], now_ms: int) -> str | None:
+    """A book-ticker record ``{ts, bid, ask, ...}``: None when valid, else the drop reason."""
+    bid, ask, ts = rec["bid"], rec["ask"], rec["ts"]
+    try:
+        if 0.0 < bid < ask < inf and now_ms - MAX_AGE_MS <= ts <= now_ms + MAX_FUTURE_MS:
+            return None
+    except TypeError:
+        return NOT_NUMBER
+    if not (_positive(bid) and _positive(ask)):
+        return BAD_PRICE
+    if bid >= ask:
+        return CROSSED
+    return check_ts(ts, now_ms)
+
+
+def check_trade(rec: Mapping[str, Any], now_ms: int) -> str | None:
+    """A trade record ``{ts, price, amount, side}``: None when valid, else the drop reason."""
+    price, amount, ts = rec["price"], rec["amount"], rec["ts"]
+    try:
+        if 0.0 < price < inf and 0.0 < amount < inf and now_ms - MAX_AGE_MS <= ts <= now_ms + MAX_FUTURE_MS:
+            return None
+    except TypeError:
+        return NOT_NUMBER
+    if not _positive(price):
+        return BAD_PRICE
+    if not _positive(amount):
+        return BAD_SIZE
+    return check_ts(ts, now_ms)
+
+
+def check_funding(funding: Any) -> str | None:
+    """A funding rate (None: not carried, fine)."""
+    if funding is None:
+        return None
+    if not _is_number(funding) or not -MAX_ABS_FUNDING <= funding <= MAX_ABS_FUNDING:
+        return BAD_FUNDING
+    return None
+
+
+def check_swap(rec: Mapping[str, Any], now_ms: int | None) -> str | None:
+    """A perpetual record ``{ts, funding, oi, oi_contracts, mark, index, last}``.
+
+    ``now_ms`` None skips the time window (a REST snapshot whose time is the server's own
+    ticker cache time, not a push). Absent figures (None) are fine: they keep the old value.
+    """
+    if now_ms is not None and (reason := check_ts(rec.get("ts"), now_ms)) is not None:
+        return reason
+    if (reason := check_funding(rec.get("funding"))) is not None:
+        return reason
+    for key in ("oi", "oi_contracts"):
+        value = rec.get(key)
+        if value is not None and not _non_negative(value):
+            return BAD_OI
+    for key in ("mark", "index", "last"):
+        value = rec.get(key)
+        if value is not None and not _positive(value):
+            return BAD_PRICE
+    return None
+
+
+def check_bar(row: Sequence[Any]) -> str | None:
+    """An OHLCV row ``[open ms, o, h, l, c, v]`` (ccxt's shape)."""
+    try:
+        ts, o, h, low, c, v = row[:6]
+    except ValueError:
+        return NOT_NUMBER
+    if not all(_is_number(x) for x in (ts, o, h, low, c, v)):
+        return NOT_NUMBER
+    if not all(isfinite(x) for x in (o, h, low, c, v)):
+        return BAD_BAR
+    if not (0.0 < low <= min(o, c) and max(o, c) <= h and v >= 0.0):
+        return BAD_BAR
+    return None
+
+
+def sane_or_none(value: Any, *, allow_zero: bool = False) -> float | None:
+    """``value`` when it is a usable price (or, ``allow_zero``, a volume), else None: for
+    figures a record may lack (REST 24 h stats), where dropping the field beats dropping all."""
+    ok = _non_negative(value) if allow_zero else _positive(value)
+    return value if ok and _is_number(value) else None
+
+
+class TradeDeduplicator:
+    """Recognises trades already delivered: the same (time, price, size, side) seen before.
+
+    MEXC pushes every trade once; a key seen again is a repeated frame (a replaying proxy, a
+    duplicated delivery), and folding it in again would add its volume twice. The key has to
+    do without a trade id: MEXC's deals carry ``tradeId`` since 2026-06, but ccxt's bundled
+    protobuf classes predate it and drop it. The price of that: two genuine fills equal in
+    millisecond, price, size and side — rare, and indistinguishable from a duplicate without
+    the id — count once. Keys are not matched per frame because ccxt hands the stream
+    whatever pushes arrived since its last call as one batch.
+
+    Bounded: the last ``max_keys`` trades of the stream are remembered (a repeated frame
+    follows its original within a few pushes), as 64-bit hashes — about 70 bytes a trade, so
+    a symbol costs at most ~18 KB however busy it is.
+    """
+
+    def __init__(self, max_keys: int = 256) -> None:
+        self.max_keys = max_keys
+        self._keys: set[int] = set()
+        self._order: deque[int] = deque()
+
+    def fresh(self, trades: Sequence[Mapping[str, Any]]) -> tuple[list, list]:
+        """Split a batch into (trades not seen before, duplicates); remembers the fresh ones."""
+        keys, order = self._keys, self._order
+        fresh, dupes = [], []
+        for t in trades:
+            key = hash((t["ts"], t["price"], t["amount"], t["side"]))
+            if key in keys:
+                dupes.append(t)
+                continue
+            fresh.append(t)
+            keys.add(key)
+            order.append(key)
+        while len(order) > self.max_keys:
+            keys.discard(order.popleft())
+        return fresh, dupes
+
+
+def clean_stats(stats: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """REST 24 h stats ``{ts, last, volume}`` with an impossible ``last`` (price) or
+    ``volume`` replaced by None, and the reason when one was (else None)."""
+    last, volume = sane_or_none(stats.get("last")), sane_or_none(stats.get("volume"), allow_zero=True)
+    reason = None
+    if last is None and stats.get("last") is not None:
+        reason = BAD_PRICE
+    elif volume is None and stats.get("volume") is not None:
+        reason = BAD_SIZE
+    return {**stats, "last": last, "volume": volume}, reason
