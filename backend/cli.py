@@ -26,6 +26,7 @@ from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
 from .src.exchange_urls import exchange_urls
+from .src.ops.doctor_cli import add_doctor_command, run_doctor
 from .src.universe_args import add_universe_arguments, universe_from_args
 
 log = logging.getLogger("backend.cli")
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke_p.add_argument("--report", default=None, help="also write the full report as JSON to this file")
     add_bus_commands(sub)
+    add_doctor_command(sub)
     return parser
 
 
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             return asyncio.run(smoke(args))
+        if args.command == "doctor":
+            return asyncio.run(run_doctor(args))
         if args.command in BUS_COMMANDS:
             return asyncio.run(BUS_COMMANDS[args.command](args))
         return asyncio.run(run(args))
