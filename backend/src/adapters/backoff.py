@@ -33,8 +33,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when ``exc`` is a failure that a retry may cure (network, 5xx, rate limit)."""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """True when ``exc`` is a failure that a retry may cure (network, 5xx, rate limit).
+
+    Not ``InvalidNonce`` (a ``NetworkError`` in ccxt 4.5): MEXC's "outside of the recvWindow"
+    (code 700003) comes back the same until the clock is fixed, so retrying it as is only
+    spends the rate limit.
+    """
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, ccxt.InvalidNonce)
 
 
 def is_rate_limit(exc: BaseException) -> bool:

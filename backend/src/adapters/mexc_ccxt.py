@@ -169,6 +169,8 @@ class MexcAdapter:
         #: rotated-out clients still open during their grace period.
         self._retiring: set[MexcWsClient] = set()
         self._instruments: InstrumentProvider | None = None
+        #: symbols whose closed API (no API orders) was logged once, across market reloads
+        self._api_closed_noted: set[str] = set()
         self._markets_lock = asyncio.Lock()
         self._last_trade: dict[str, float] = {}
         self._stats24: dict[str, tuple[float, dict]] = {}
@@ -295,7 +297,7 @@ class MexcAdapter:
         async with self._markets_lock:
             if self._instruments is None:
                 await self._retry("load_markets", self.rest.load_markets)
-                self._instruments = InstrumentProvider(self.rest.markets)
+                self._instruments = InstrumentProvider(self.rest.markets, self._api_closed_noted)
         return self._instruments
 
     async def instrument(self, symbol: str) -> Instrument:
@@ -307,7 +309,7 @@ class MexcAdapter:
         every websocket client, so a symbol listed since start can be streamed."""
         async with self._markets_lock:
             await self._retry("load_markets", self.rest.load_markets, True)
-            self._instruments = InstrumentProvider(self.rest.markets)
+            self._instruments = InstrumentProvider(self.rest.markets, self._api_closed_noted)
             for client, _ in self._shards.values():
                 client.set_markets_from_exchange(self.rest)
         return self._instruments
@@ -428,6 +430,7 @@ class MexcAdapter:
 
         For backfill after an outage of any length: paginated like :meth:`fetch_ohlcv`.
         """
+        await self.instrument(symbol)
         step = klines.timeframe_ms(timeframe)
         end = min(last_open, klines.last_closed_open(self.clock.now_ms(), timeframe))
         if end < first_open:

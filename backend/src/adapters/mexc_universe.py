@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mexc_instruments import perp_symbol_for
+from .mexc_instruments import streamable, streamable_perp
 
 
 @dataclass(frozen=True)
 class UniverseSpec:
-    """What to stream: active spot markets quoted in ``quote``; optionally only those with an
-    active linear perpetual (funding and open interest), optionally the ``top`` N by 24 h
+    """What to stream: streamable spot markets quoted in ``quote`` (enabled on MEXC, whether
+    or not its API takes orders: ``mexc_instruments.streamable``); optionally only those with a
+    streamable linear perpetual (funding and open interest), optionally the ``top`` N by 24 h
     quote volume; ``exclude`` removes symbols by name."""
 
     quote: str = "USDT"
@@ -47,11 +48,6 @@ class Selection:
     skipped: Mapping[str, str] = field(default_factory=dict)
 
 
-def _has_active_perp(markets: Mapping[str, Mapping[str, Any]], symbol: str) -> bool:
-    perp = markets.get(perp_symbol_for(symbol))
-    return perp is not None and bool(perp.get("swap")) and perp.get("active") is not False
-
-
 def select_universe(
     markets: Mapping[str, Mapping[str, Any]],
     spec: UniverseSpec,
@@ -60,9 +56,10 @@ def select_universe(
     """Apply ``spec`` to ccxt's ``exchange.markets``.
 
     Markets of other quote currencies and non-spot markets are not candidates at all; candidates
-    that are inactive, lack a required perpetual, are excluded, or fall outside the top N are in
-    ``skipped`` with the reason, so the caller can log them. A market missing from
-    ``quote_volumes`` counts as zero volume: a pair MEXC reports no trading for is the least busy.
+    that are disabled (not ``streamable``: a closed API alone does not count), lack a required
+    perpetual, are excluded, or fall outside the top N are in ``skipped`` with the reason, so
+    the caller can log them. A market missing from ``quote_volumes`` counts as zero volume: a
+    pair MEXC reports no trading for is the least busy.
     """
     if spec.needs_volumes and quote_volumes is None:
         raise ValueError("a top-N universe needs the 24 h quote volumes")
@@ -71,11 +68,11 @@ def select_universe(
     for symbol, market in markets.items():
         if not market.get("spot") or market.get("quote") != spec.quote:
             continue
-        if market.get("active") is False:
+        if not streamable(market):
             skipped[symbol] = "inactive on MEXC"
         elif symbol in spec.exclude:
             skipped[symbol] = "excluded"
-        elif spec.perp_only and not _has_active_perp(markets, symbol):
+        elif spec.perp_only and streamable_perp(markets, symbol) is None:
             skipped[symbol] = "no active perpetual"
         else:
             candidates.append(symbol)

@@ -31,7 +31,14 @@ from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.client import Client
 
 from . import mexc_fast_path as fast
-from .mexc_subscriptions import SubscriptionRejected, message_hash, rejected_channels
+from .mexc_subscriptions import (
+    ContractRefusal,
+    SubscriptionRejected,
+    contract_refusal,
+    message_hash,
+    rejected_channels,
+    swap_hashes_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +68,19 @@ FAST_PATH_DEFAULT = True
 
 
 class GuardedClient(Client):
-    """ccxt ws ``Client`` that counts and skips frames its handlers cannot parse."""
+    """ccxt ws ``Client`` that counts and skips frames its handlers cannot parse, and
+    remembers which message hashes have had a result on this connection (``delivered``)."""
 
     malformed: Counter[str]
+    #: message hashes resolved at least once on this connection: a refusal that names no
+    #: subscription can only concern a watch that never had a result.
+    delivered: set[str]
     #: ``time.perf_counter()`` when the latest frame arrived: the start of parse latency.
     last_rx: float = 0.0
+
+    def resolve(self, result: Any, message_hash: str) -> Any:
+        self.delivered.add(message_hash)
+        return super().resolve(result, message_hash)
 
     def handle_message(self, message: Any) -> Any:
         self.last_rx = time.perf_counter()
@@ -88,6 +103,8 @@ class MexcWsClient(ccxt_pro.mexc):
     handed to ccxt (odd shapes, unknown markets), so a silent fallback is visible.
     ``options['tradesLimit']`` defaults to :data:`DEFAULT_TRADES_LIMIT`; ``trades_overflow``
     counts, per symbol, trades that left the cache before ``watch_trades`` returned them.
+    ``rejections`` counts MEXC's subscription refusals by cause (the refusal's text), each
+    cause logged once.
     """
 
     def __init__(self, config: dict[str, Any] | None = None, *, fast_path: bool | None = None) -> None:
@@ -95,6 +112,7 @@ class MexcWsClient(ccxt_pro.mexc):
         self.options.setdefault("tradesLimit", DEFAULT_TRADES_LIMIT)
         self.malformed: Counter[str] = Counter()
         self.trades_overflow: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
         if fast_path is None:
             fast_path = bool(self.safe_bool(self.options, "fastPath", FAST_PATH_DEFAULT))
         self.fast_path = fast_path
@@ -105,9 +123,10 @@ class MexcWsClient(ccxt_pro.mexc):
         client = super().client(url)
         if not isinstance(client, GuardedClient):
             # ccxt builds the Client itself; re-class the fresh instance rather than copy
-            # ccxt's option plumbing. GuardedClient adds behaviour only, no state.
+            # ccxt's option plumbing. GuardedClient adds behaviour and two attributes.
             client.__class__ = GuardedClient
             client.malformed = self.malformed
+            client.delivered = set()
         return client
 
     async def watch_trades(
@@ -147,27 +166,81 @@ class MexcWsClient(ccxt_pro.mexc):
         super().handle_message(client, message)
 
     def _handle_rejection(self, client: Client, message: Any) -> bool:
-        """Turn MEXC's "Not Subscribed successfully!" into an error on the waiting watch.
+        """Turn MEXC's subscription refusals into errors on the waiting watches.
 
-        ccxt ignores the refusal and its ``watch_*`` waits forever; here the refused channel is
+        ccxt ignores them and its ``watch_*`` waits forever; here the refused subscription is
         forgotten (so the next watch subscribes again) and its future rejected with
         :class:`SubscriptionRejected`, which the adapter's supervisor retries and counts.
+        Spot refusals name their channels; contract ``rs.error`` frames see
+        :meth:`_reject_contract`.
         """
         refusal = rejected_channels(message)
         if refusal is None:
-            return False
+            contract = contract_refusal(message)
+            if contract is None:
+                return False
+            self._reject_contract(client, contract)
+            return True
         channels, reason = refusal
         # options['timeframes'] mixes the websocket ids ('1m': 'Min1') with REST's per-type dicts
         timeframes = {
             v: k for k, v in self.safe_dict(self.options, "timeframes", {}).items() if isinstance(v, str)
         }
         for channel in channels:
-            client.subscriptions.pop(channel, None)
             hash_ = message_hash(channel, self._symbol_of, timeframes)
-            log.warning("%s: MEXC refused subscription %s: %s", client.url, channel, reason)
+            self._count_rejection(client, f"{channel}: {reason}")
+            # ccxt.pro mexc's watch_spot_public keys the subscription by the message hash
+            client.subscriptions.pop(channel, None)
+            error = SubscriptionRejected(f"MEXC refused {channel}: {reason}")
             if hash_ is not None:
-                client.reject(SubscriptionRejected(f"MEXC refused {channel}: {reason}"), hash_)
+                client.subscriptions.pop(hash_, None)
+                client.reject(error, hash_)
+            elif channel in client.futures:  # a raw watch keyed by the channel name (doctor)
+                client.reject(error, channel)
         return True
+
+    def _reject_contract(self, client: Client, refusal: ContractRefusal) -> None:
+        """Reject the watches a contract ``rs.error`` is about.
+
+        MEXC's ``rs.error`` does not echo the request, and ccxt sends no request id, so the
+        refused subscription is inferred. ``Contract [X] not exists`` names the contract: every
+        pending watch of its perpetual is rejected. A text naming nothing (``Not support
+        interval``, a contract id we do not know) can only concern a subscription that has had
+        no result yet on this connection — one that had data was accepted — so exactly those
+        watches are rejected (for an interval: only pending klines); healthy streams sharing
+        the connection keep their subscriptions.
+        """
+        symbol = self._swap_symbol_of(refusal.market_id) if refusal.market_id else None
+        if symbol is not None:
+            hashes = swap_hashes_of(symbol, list(client.futures))
+            forget = swap_hashes_of(symbol, list(client.subscriptions))
+        else:
+            delivered = getattr(client, "delivered", set())
+            prefix = "candles:" if "interval" in refusal.text.lower() else ""
+            hashes = [h for h in client.futures if h not in delivered and h.startswith(prefix)]
+            forget = hashes
+        self._count_rejection(client, refusal.text, hashes)
+        for key in forget:
+            client.subscriptions.pop(key, None)
+        for hash_ in hashes:
+            client.reject(SubscriptionRejected(f"MEXC refused {hash_}: {refusal.text}"), hash_)
+
+    def _count_rejection(self, client: Client, cause: str, hashes: list[str] | None = None) -> None:
+        """Count a refusal by ``cause``; log the first of each cause (a retried refusal repeats)."""
+        self.rejections[cause] += 1
+        count = self.rejections[cause]
+        if count == 1:
+            target = f" (rejecting {', '.join(hashes) or 'no pending watch'})" if hashes is not None else ""
+            log.warning("%s: MEXC refused a subscription: %s%s", client.url, cause, target)
+        else:
+            log.debug("%s: MEXC refused a subscription again (#%d): %s", client.url, count, cause)
+
+    def _swap_symbol_of(self, market_id: str) -> str | None:
+        """The unified symbol of the swap market with MEXC id ``market_id`` (``BTC_USDT``)."""
+        for market in (self.markets_by_id or {}).get(market_id) or []:
+            if market.get("swap"):
+                return str(market["symbol"])
+        return None
 
     def _symbol_of(self, market_id: str) -> str | None:
         market = (self.markets_by_id or {}).get(market_id)

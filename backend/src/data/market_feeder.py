@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
+from ..adapters.mexc_instruments import UnknownSymbolError
 from ..adapters.mexc_klines import last_closed_open
 from ..adapters.mexc_universe import Selection, UniverseSpec, changes
 from ..log_limits import RateLimitedLog
@@ -163,7 +164,11 @@ class MarketFeeder:
                 state = SymbolState(symbol, LiveBars(await self.bootstrap_bars(symbol), self.bootstrap_limit))
                 has_perp = self.perpetuals and inst.perp_symbol is not None
                 if has_perp:
-                    swap = await self.adapter.fetch_swap_ticker(symbol)
+                    try:
+                        swap = await self.adapter.fetch_swap_ticker(symbol)
+                    except UnknownSymbolError as exc:  # the perpetual went away, the spot market did not
+                        log.warning("%s: streaming without funding/open interest: %s", symbol, exc)
+                        swap, has_perp = None, False
                     if swap is not None:
                         state.apply_swap(swap)
                 return state, has_perp

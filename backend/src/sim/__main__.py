@@ -121,6 +121,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--churn-every", type=float, metavar="S", help="every S seconds list one market and delist one"
     )
     p.add_argument("--log-level", default="INFO")
+    q = p.add_argument_group("quirks of the real MEXC (recorded; off by default)")
+    q.add_argument(
+        "--btcusdt-no-api-trading",
+        action="store_true",
+        default=None,
+        help='BTCUSDT status "1" but isSpotTradingAllowed false, as on MEXC since 2025-12',
+    )
+    q.add_argument(
+        "--klines-ignore-start-with-limit",
+        action="store_true",
+        help="klines with limit ignore startTime and end at endTime (or now)",
+    )
     f = p.add_argument_group("faults")
     f.add_argument("--skew-ms", type=int, default=0, help="server clock offset")
     f.add_argument(
@@ -216,6 +228,8 @@ async def run(args: argparse.Namespace) -> None:
         ticker_interval=args.ticker_interval,
         max_trades_per_push=args.max_trades_per_push,
         history_minutes=args.history_minutes,
+        klines_ignore_start_with_limit=args.klines_ignore_start_with_limit,
+        **({"btcusdt_no_api_trading": True} if args.btcusdt_no_api_trading else {}),
     )
     async with sim:
         apply_static_faults(sim, args)

@@ -14,6 +14,11 @@ from .faults import FaultState
 from .market_model import MarketModel, ModelConfig
 from .recorder import Recorder
 
+# The real MEXC refuses API trading on BTCUSDT (recorded 2025-12-31) while its market data
+# flow, so the simulator does the same by default; ``MexcSimulator(btcusdt_no_api_trading=False)``
+# lists it as an ordinary market.
+BTCUSDT_NO_API_TRADING = True
+
 
 @dataclass
 class SimOptions:
@@ -36,6 +41,14 @@ class SimOptions:
     max_queue: int = 50_000  # frames queued for one slow client before it is dropped
     ws_compress: bool = False
     ws_close_timeout: float = 2.0
+    # Quirks of the real MEXC seen in recordings (fixtures/mexc_real). Off by default so tests
+    # written against the documented behaviour keep their meaning; turn on to soak against them.
+    #: BTCUSDT listed like on 2025-12-31: status "1" but isSpotTradingAllowed false (no API
+    #: orders; ccxt calls it inactive) while its market data flow. Also contract apiAllowed false.
+    btcusdt_no_api_trading: bool = BTCUSDT_NO_API_TRADING
+    #: /api/v3/klines with ``limit`` ignores ``startTime``: the latest ``limit`` rows ending at
+    #: ``endTime`` (or now) come back (recording spot_klines_btcusdt_5m_limit100).
+    klines_ignore_start_with_limit: bool = False
 
 
 def split_options(options: dict[str, Any]) -> tuple[SimOptions, ModelConfig]:

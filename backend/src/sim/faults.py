@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .market_model import MarketModel
@@ -60,6 +61,8 @@ class FaultState:
     no_pong_paths: set[str | None] = field(default_factory=set)
     rest_faults: list[RestFault] = field(default_factory=list)
     reject_rules: list[tuple[str, str]] = field(default_factory=list)
+    #: [path prefix, edit of the JSON body, responses left]: answers rewritten on the way out
+    tamper_rules: list[list[Any]] = field(default_factory=list)
     release: asyncio.Event | None = None  # set on shutdown to end hanging requests
 
     def is_silenced(self, path: str, channel: str) -> bool:
@@ -87,6 +90,16 @@ class FaultState:
                 if fault.remaining == 0:
                     self.rest_faults.remove(fault)
                 return fault
+        return None
+
+    def take_tamper(self, path: str) -> Callable[[Any], Any] | None:
+        """Consume one pending body edit that applies to ``path``."""
+        for rule in self.tamper_rules:
+            if path.startswith(rule[0]):
+                rule[2] -= 1
+                if rule[2] <= 0:
+                    self.tamper_rules.remove(rule)
+                return rule[1]
         return None
 
     async def hang(self, seconds: float) -> None:
@@ -160,6 +173,11 @@ class Faults:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}")
         return sum([await e.send_malformed(kind) for e in self._targets(path)])
 
+    async def inject(self, frame: str | bytes, *, path: str | None = None) -> int:
+        """Send ``frame`` as is (a forged push, a replayed one, an impossible value) to every
+        connection at ``path`` (``/ws`` spot, ``/edge`` contracts); returns how many got it."""
+        return sum([await e.send_raw(frame) for e in self._targets(path)])
+
     def reject_subscriptions(self, pattern: str, reason: str = "Blocked! ") -> None:
         """Subscriptions to channels matching the glob fail with MEXC's failure message."""
         self.state.reject_rules.append((pattern, reason))
@@ -187,6 +205,11 @@ class Faults:
             retry_after = 1
         self.state.rest_faults.append(RestFault(status, count, path, retry_after))
 
+    def tamper_rest(self, path: str, edit: Callable[[Any], Any], count: int = 1) -> None:
+        """Rewrite the JSON body of the next ``count`` answers under ``path`` with ``edit``
+        (e.g. a kline page with a ``"NaN"`` close): the exchange's own data, made hostile."""
+        self.state.tamper_rules.append([path, edit, count])
+
     def rest_hang(self, count: int = 1, *, path: str | None = None, seconds: float = 30.0) -> None:
         """Let the next ``count`` REST requests stall ``seconds`` before answering."""
         self.state.rest_faults.append(RestFault(None, count, path, hang_seconds=seconds))
@@ -211,4 +234,5 @@ class Faults:
         self.state.no_pong_paths.clear()
         self.state.rest_faults.clear()
         self.state.reject_rules.clear()
+        self.state.tamper_rules.clear()
         self._gate.refuse_until = 0.0

@@ -1,7 +1,12 @@
 """Pure builders of the websocket frames MEXC sends: protobuf for spot, JSON for contracts.
 
 Spot pushes are built with the protobuf classes ccxt itself ships
-(``ccxt.protobuf.mexc``), so whatever ccxt can decode, the simulator produces. Numbers
+(``ccxt.protobuf.mexc``), so whatever ccxt can decode, the simulator produces. Fields MEXC
+added on 2026-06-17 (deal ``tradeId``, book ticker ``version``/``lastOrderCreateTime``, depth
+``lastOrderCreateTime``) are missing from those classes but are on the real wire, so they are
+appended as raw fields with the official numbers; ccxt skips them as unknown fields. Which
+wrapper metadata is set depends on the channel, as recorded: kline frames carry ``symbolId``
+and ``createTime`` but no ``sendTime``; deals, depth and book ticker only ``sendTime``. Numbers
 arrive here as integer ticks/lots and are formatted exactly (no float rounding) so a test
 can compare streamed values with REST values digit for digit.
 """
@@ -37,16 +42,31 @@ def fmt_scaled(value: int, decimals: int) -> str:
     return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
 
 
-def price_str(market: SimMarket, ticks: int) -> str:
-    return fmt_scaled(ticks, market.price_decimals)
+def trim(number: str) -> str:
+    """Drop trailing zeros (and a bare dot): "84270.00" -> "84270", "0.00638700" -> "0.006387".
+
+    MEXC prints one level differently per channel (recorded): REST depth and book ticker pad
+    to the market's decimals, while REST klines, the 24 h ticker and every protobuf push
+    (deals, book ticker, depth, kline) trim. A removed depth level is "0" on aggre depth.
+    """
+    if "." not in number:
+        return number
+    return number.rstrip("0").rstrip(".")
 
 
-def qty_str(market: SimMarket, lots: int) -> str:
-    return fmt_scaled(lots, market.qty_decimals)
+def price_str(market: SimMarket, ticks: int, *, trimmed: bool = False) -> str:
+    text = fmt_scaled(ticks, market.price_decimals)
+    return trim(text) if trimmed else text
 
 
-def quote_str(market: SimMarket, ticks_lots: int) -> str:
-    return fmt_scaled(ticks_lots, market.price_decimals + market.qty_decimals)
+def qty_str(market: SimMarket, lots: int, *, trimmed: bool = False) -> str:
+    text = fmt_scaled(lots, market.qty_decimals)
+    return trim(text) if trimmed else text
+
+
+def quote_str(market: SimMarket, ticks_lots: int, *, trimmed: bool = False) -> str:
+    text = fmt_scaled(ticks_lots, market.price_decimals + market.qty_decimals)
+    return trim(text) if trimmed else text
 
 
 def contracts(market: SimMarket, lots: int) -> int:
@@ -54,9 +74,52 @@ def contracts(market: SimMarket, lots: int) -> int:
     return max(1, round(lots / 10**market.qty_decimals / market.contract_size))
 
 
+# MEXC's fixed 32-hex symbol ids, as recorded (the same in 2025 and 2026).
+KNOWN_SYMBOL_IDS = {
+    "BTCUSDT": "2fb942154ef44a4ab2ef98c8afb6a4a7",
+    "BTCUSDC": "c7e899ca05814c20b4b1c853946a0c89",
+}
+
+
 def symbol_id_hash(symbol_id: str) -> str:
-    """Stable stand-in for MEXC's opaque ``symbolId`` field."""
+    """MEXC's opaque ``symbolId`` of a market: the recorded one, else a stable stand-in."""
+    known = KNOWN_SYMBOL_IDS.get(symbol_id)
+    if known is not None:
+        return known
     return hashlib.md5(symbol_id.encode()).hexdigest()  # not security relevant
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def raw_field(number: int, value: str | int) -> bytes:
+    """One protobuf field on the wire: a string (wire type 2) or an int64 varint (wire type 0)."""
+    if isinstance(value, str):
+        data = value.encode()
+        return _varint(number << 3 | 2) + _varint(len(data)) + data
+    return _varint(number << 3) + _varint(value)
+
+
+def append_raw(msg: Any, *fields: tuple[int, str | int]) -> None:
+    """Add fields the generated class does not know; protobuf keeps and re-serialises them
+    as unknown fields after the known ones, which is where the official encoder puts them."""
+    msg.MergeFromString(b"".join(raw_field(n, v) for n, v in fields))
+
+
+def trade_id(trade: Trade, index: int) -> str:
+    """A 2026-06 deal ``tradeId``: two consecutive 18-digit ids, each suffixed ``X0``
+    (``731901896985399296X0_731901896985399297X0``)."""
+    first = trade.ts * 400_000 + 2 * index
+    return f"{first}X0_{first + 1}X0"
 
 
 def dumps(obj: Any) -> str:
@@ -79,13 +142,18 @@ def spot_sub_failed(channels: Iterable[str], reason: str) -> str:
     return spot_ack(f"Not Subscribed successfully! [{','.join(channels)}].  Reason： {reason}")
 
 
-def _wrapper(channel: str, market: SimMarket, send_ms: int) -> wrapper_pb2.PushDataV3ApiWrapper:
+def _wrapper(
+    channel: str, market: SimMarket, send_ms: int, *, kline: bool = False
+) -> wrapper_pb2.PushDataV3ApiWrapper:
+    """Wrapper metadata as recorded: kline frames symbolId + createTime, the others sendTime."""
     msg = wrapper_pb2.PushDataV3ApiWrapper()
     msg.channel = channel
     msg.symbol = market.spot_id
-    msg.symbolId = symbol_id_hash(market.spot_id)
-    msg.createTime = send_ms
-    msg.sendTime = send_ms
+    if kline:
+        msg.symbolId = symbol_id_hash(market.spot_id)
+        msg.createTime = send_ms
+    else:
+        msg.sendTime = send_ms
     return msg
 
 
@@ -98,26 +166,44 @@ def pb_deals(channel: str, market: SimMarket, trades: list[Trade], send_ms: int)
     msg = _wrapper(channel, market, send_ms)
     body = msg.publicAggreDeals
     body.eventType = _event_type(channel)
-    for t in trades:
+    for i, t in enumerate(trades):
         item = body.deals.add()
-        item.price = price_str(market, t.price)
-        item.quantity = qty_str(market, t.qty)
+        item.price = price_str(market, t.price, trimmed=True)
+        item.quantity = qty_str(market, t.qty, trimmed=True)
         item.tradeType = t.side
         item.time = t.ts
+        append_raw(item, (5, trade_id(t, i)))  # tradeId (2026-06)
     return msg.SerializeToString()
 
 
-def pb_book_ticker(channel: str, market: SimMarket, bt: BookTicker, send_ms: int) -> bytes:
+def pb_book_ticker(
+    channel: str,
+    market: SimMarket,
+    bt: BookTicker,
+    send_ms: int,
+    version: int | None = None,
+    last_order_ms: int | None = None,
+) -> bytes:
+    """``version`` is the book version the ticker reflects and ``last_order_ms`` the time of
+    the order that last changed it (2026-06 fields 5 and 6; default: send time)."""
     msg = _wrapper(channel, market, send_ms)
     body = msg.publicAggreBookTicker
-    body.bidPrice = price_str(market, bt.bid)
-    body.bidQuantity = qty_str(market, bt.bid_qty)
-    body.askPrice = price_str(market, bt.ask)
-    body.askQuantity = qty_str(market, bt.ask_qty)
+    body.bidPrice = price_str(market, bt.bid, trimmed=True)
+    body.bidQuantity = qty_str(market, bt.bid_qty, trimmed=True)
+    body.askPrice = price_str(market, bt.ask, trimmed=True)
+    body.askQuantity = qty_str(market, bt.ask_qty, trimmed=True)
+    extra: list[tuple[int, str | int]] = []
+    if version is not None:
+        extra.append((5, str(version)))
+    extra.append((6, send_ms if last_order_ms is None else last_order_ms))
+    append_raw(body, *extra)
     return msg.SerializeToString()
 
 
-def pb_depth(channel: str, market: SimMarket, delta: DepthDelta, send_ms: int) -> bytes:
+def pb_depth(
+    channel: str, market: SimMarket, delta: DepthDelta, send_ms: int, last_order_ms: int | None = None
+) -> bytes:
+    """Aggregated depth delta; ``last_order_ms`` is the 2026-06 field 6 (default: send time)."""
     msg = _wrapper(channel, market, send_ms)
     body = msg.publicAggreDepths
     body.eventType = _event_type(channel)
@@ -126,23 +212,24 @@ def pb_depth(channel: str, market: SimMarket, delta: DepthDelta, send_ms: int) -
     for side, levels in ((body.bids, delta.bids), (body.asks, delta.asks)):
         for price, qty in levels:
             item = side.add()
-            item.price = price_str(market, price)
-            item.quantity = qty_str(market, qty)
+            item.price = price_str(market, price, trimmed=True)
+            item.quantity = qty_str(market, qty, trimmed=True)
+    append_raw(body, (6, send_ms if last_order_ms is None else last_order_ms))  # lastOrderCreateTime
     return msg.SerializeToString()
 
 
 def pb_kline(channel: str, market: SimMarket, interval: Interval, bar: Bar, send_ms: int) -> bytes:
-    msg = _wrapper(channel, market, send_ms)
+    msg = _wrapper(channel, market, send_ms, kline=True)
     body = msg.publicSpotKline
     body.interval = interval.ws_id
     body.windowStart = bar.open_ms // 1000  # MEXC sends seconds here
     body.windowEnd = interval.next_open(bar.open_ms) // 1000
-    body.openingPrice = price_str(market, bar.open)
-    body.closingPrice = price_str(market, bar.close)
-    body.highestPrice = price_str(market, bar.high)
-    body.lowestPrice = price_str(market, bar.low)
-    body.volume = qty_str(market, bar.volume)
-    body.amount = quote_str(market, bar.quote)
+    body.openingPrice = price_str(market, bar.open, trimmed=True)
+    body.closingPrice = price_str(market, bar.close, trimmed=True)
+    body.highestPrice = price_str(market, bar.high, trimmed=True)
+    body.lowestPrice = price_str(market, bar.low, trimmed=True)
+    body.volume = qty_str(market, bar.volume, trimmed=True)
+    body.amount = quote_str(market, bar.quote, trimmed=True)
     return msg.SerializeToString()
 
 
@@ -167,28 +254,53 @@ def swap_response(method: str, data: Any, ts: int) -> str:
 
 
 def swap_error(message: str, ts: int) -> str:
+    """Refusal: ``{"channel":"rs.error","data":"Contract [X] not exists","ts":..}``."""
     return dumps({"channel": "rs.error", "data": message, "ts": ts})
 
 
+def swap_no_contract(symbol: str) -> str:
+    """The live refusal text for an unknown contract (the docs say "Contract doesn't exist!")."""
+    return f"Contract [{symbol}] not exists"
+
+
+SWAP_BAD_INTERVAL = "Not support interval"
+
+
 def swap_pong(ts: int) -> str:
-    return dumps({"channel": "pong", "data": ts})
+    """Live pong: ``data`` and ``ts`` both the server time in ms (the docs omit ``ts``)."""
+    return dumps({"channel": "pong", "data": ts, "ts": ts})
 
 
 def _f(ticks: int, market: SimMarket) -> float:
     return ticks / 10**market.price_decimals
 
 
-def swap_ticker_data(sm: SymbolModel, stats: Stats24h, now_ms: int) -> dict[str, Any]:
-    """Contract ticker as in ``/api/v1/contract/ticker`` and ``push.ticker``.
+# MEXC's numeric contract ids where recorded; others get a stable id from their name.
+KNOWN_CONTRACT_IDS = {"BTC_USDT": 10, "ETH_USDT": 11, "SOL_USDT": 51}
 
-    ``volume24`` and ``holdVol`` count contracts; ``fundingRate`` lives only here.
+
+def contract_id(perp_id: str) -> int:
+    """The ``id`` of contract/detail and ``contractId`` of the REST ticker."""
+    known = KNOWN_CONTRACT_IDS.get(perp_id)
+    if known is not None:
+        return known
+    return 1000 + int(hashlib.md5(perp_id.encode()).hexdigest()[:6], 16) % 100_000
+
+
+def swap_ticker_data(sm: SymbolModel, stats: Stats24h, now_ms: int, *, rest: bool = False) -> dict[str, Any]:
+    """Contract ticker as in ``push.ticker`` or, with ``rest``, ``/api/v1/contract/ticker``.
+
+    ``volume24`` and ``holdVol`` count contracts; ``fundingRate`` lives only here. The two
+    differ as recorded: REST adds ``contractId`` and gives ``riseFallRates`` as an object
+    ``{r,r7,r30,r90,r180,r365,v,zone}`` without a top-level ``zone``; the push has ``zone`` and
+    ``riseFallRates`` as an array of six rates.
     """
     m = sm.market
     bid, ask = (sm.bids and max(sm.bids)) or sm.mid, (sm.asks and min(sm.asks)) or sm.mid
     change = stats.last - stats.open
     rate = round(change / stats.open, 4) if stats.open else 0.0
     last = _f(stats.last, m)
-    return {
+    data: dict[str, Any] = {
         "symbol": m.perp_id,
         "lastPrice": last,
         "riseFallRate": rate,
@@ -210,6 +322,20 @@ def swap_ticker_data(sm: SymbolModel, stats: Stats24h, now_ms: int) -> dict[str,
         "riseFallRates": [rate, 0.0, 0.0, 0.0, 0.0, 0.0],
         "riseFallRatesOfTimezone": [rate, rate, rate],
     }
+    if rest:
+        del data["zone"]
+        data["contractId"] = contract_id(m.perp_id)
+        data["riseFallRates"] = {
+            "r": rate,
+            "r7": 0.0,
+            "r30": 0.0,
+            "r90": 0.0,
+            "r180": 0.0,
+            "r365": 0.0,
+            "v": data["riseFallValue"],
+            "zone": "UTC+8",
+        }
+    return data
 
 
 def next_settle_ms(now_ms: int, cycle_hours: int = 8) -> int:

@@ -39,6 +39,8 @@ class SimMarket:
     ``perp_active=False`` does the same for the perpetual only (contract state 3).
     ``activity``: expected trades per second, which makes the market event driven (see the
     module docstring); None steps it on every push.
+    ``api_trading=False`` models a pair that is listed and trading (status "1", data flowing)
+    but refuses API orders (``isSpotTradingAllowed`` false), as the real BTCUSDT did in 2025-12.
     """
 
     symbol: str
@@ -51,6 +53,7 @@ class SimMarket:
     listing_minutes_ago: int | None = None
     activity: float | None = None
     perp_active: bool = True
+    api_trading: bool = True
 
     def __post_init__(self) -> None:
         if self.activity is not None and self.activity < 0:

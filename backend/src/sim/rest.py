@@ -1,18 +1,21 @@
 """MEXC REST routes: spot ``/api/v3/*`` and contract ``/api/v1/contract/*``.
 
-Shapes follow MEXC's docs and the responses ccxt 4.5.90 parses; errors use MEXC's JSON
-(``{"code":-1121,"msg":"Invalid symbol."}`` with HTTP 400 on spot,
-``{"success":false,"code":1001,...}`` with HTTP 200 on contracts) so ccxt maps them to the
-same exceptions as against the real exchange. A middleware records every request and
-applies the REST faults before any route runs.
+Shapes follow live recordings of MEXC (``backend/tests/fixtures/mexc_real``; the conformance
+test diffs every route against them) where the docs differ; errors use MEXC's recorded JSON
+(``{"code":10007,"msg":"bad symbol"}`` with HTTP 400 on spot,
+``{"code":1001,"message":"Contract does not exist","success":false}`` with HTTP 200 on
+contracts) so ccxt maps them to the same exceptions as against the real exchange. A
+middleware records every request and applies the REST faults before any route runs.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from . import frames
@@ -43,7 +46,8 @@ def spot_error(code: int, msg: str) -> ApiError:
     return ApiError(400, {"code": code, "msg": msg})
 
 
-INVALID_SYMBOL = (-1121, "Invalid symbol.")
+INVALID_SYMBOL = (10007, "bad symbol")  # as quoted in ccxt; ccxt maps it (and -1121) to BadSymbol
+NO_CONTRACT = (1001, "Contract does not exist")  # recorded live (tier A); the docs add a "!"
 
 
 def contract_error(code: int, message: str) -> ApiError:
@@ -51,7 +55,9 @@ def contract_error(code: int, message: str) -> ApiError:
 
 
 def ok(data: Any) -> web.Response:
-    return web.Response(body=frames.dumps(data), content_type="application/json")
+    """A JSON answer whose ``body`` is bytes (a str body becomes a payload object that the
+    REST tamper fault could not read back)."""
+    return web.Response(body=frames.dumps(data).encode(), content_type="application/json")
 
 
 def contract_ok(data: Any) -> web.Response:
@@ -78,8 +84,17 @@ def _int(
 # -- payload builders --------------------------------------------------------------------
 
 
-def spot_symbol_info(m: SimMarket) -> dict[str, Any]:
-    """One ``exchangeInfo`` entry; status "1" + isSpotTradingAllowed is ccxt's ``active``."""
+def api_trading(m: SimMarket, ctx: SimContext) -> bool:
+    """Whether the market takes API orders (``isSpotTradingAllowed``/``apiAllowed``)."""
+    if ctx.options.btcusdt_no_api_trading and m.spot_id == "BTCUSDT":
+        return False
+    return m.api_trading
+
+
+def spot_symbol_info(m: SimMarket, api_allowed: bool = True) -> dict[str, Any]:
+    """One ``exchangeInfo`` entry as recorded (2025-12-31): status the string "1" (ccxt's
+    ``active`` needs it *and* isSpotTradingAllowed), string commissions and size precision,
+    one ``PERCENT_PRICE_BY_SIDE`` filter, and MEXC's extra fields (st, conceptPlateIds, ...)."""
     return {
         "symbol": m.spot_id,
         "status": "1" if m.active else "2",
@@ -91,12 +106,14 @@ def spot_symbol_info(m: SimMarket) -> dict[str, Any]:
         "baseCommissionPrecision": m.qty_decimals,
         "quoteCommissionPrecision": m.price_decimals,
         "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"],
-        "isSpotTradingAllowed": m.active,
+        "isSpotTradingAllowed": m.active and api_allowed,
         "isMarginTradingAllowed": False,
         "quoteAmountPrecision": "1",
-        "baseSizePrecision": "0",
+        "baseSizePrecision": frames.fmt_scaled(1, m.qty_decimals),
         "permissions": ["SPOT"],
-        "filters": [],
+        "filters": [
+            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "0.2", "askMultiplierDown": "0.2"}
+        ],
         "maxQuoteAmount": "2000000",
         "makerCommission": "0",
         "takerCommission": "0.0005",
@@ -104,12 +121,17 @@ def spot_symbol_info(m: SimMarket) -> dict[str, Any]:
         "maxQuoteAmountMarket": "100000",
         "fullName": m.base,
         "tradeSideType": 1,
+        "st": False,
+        "conceptPlateIds": [],
+        "contractAddress": "",
     }
 
 
-def contract_detail(m: SimMarket) -> dict[str, Any]:
-    """One ``contract/detail`` entry; ``state`` 0 means enabled."""
+def contract_detail(m: SimMarket, api_allowed: bool = True) -> dict[str, Any]:
+    """One ``contract/detail`` entry with every key of the recorded BTC_USDT one (2025-12-31);
+    ``state`` 0 means enabled. ccxt reads only a few of them; the rest keep the shape real."""
     unit = 10**-m.price_decimals
+    steps = [frames.fmt_scaled(10**i, m.price_decimals) for i in range(4)]
     return {
         "symbol": m.perp_id,
         "displayName": f"{m.perp_id}永续",
@@ -117,10 +139,14 @@ def contract_detail(m: SimMarket) -> dict[str, Any]:
         "positionOpenType": 3,
         "baseCoin": m.base,
         "quoteCoin": m.quote,
+        "baseCoinName": m.base,
+        "quoteCoinName": m.quote,
+        "futureType": 1,
         "settleCoin": m.quote,
         "contractSize": m.contract_size,
         "minLeverage": 1,
         "maxLeverage": 200,
+        "countryConfigContractMaxLeverage": 0,
         "priceScale": m.price_decimals,
         "volScale": 0,
         "amountScale": 4,
@@ -145,46 +171,94 @@ def contract_detail(m: SimMarket) -> dict[str, Any]:
         "isNew": False,
         "isHot": True,
         "isHidden": False,
-        "apiAllowed": True,
+        "conceptPlate": [],
+        "conceptPlateId": [],
+        "riskLimitType": "BY_VOLUME",
+        "maxNumOrders": [200, 50],
+        "marketOrderMaxLevel": 20,
+        "marketOrderPriceLimitRate1": 0.2,
+        "marketOrderPriceLimitRate2": 0.005,
+        "triggerProtect": 0.1,
+        "appraisal": 0,
+        "showAppraisalCountdown": 0,
+        "automaticDelivery": 0,
+        "apiAllowed": api_allowed,
+        "depthStepList": steps,
+        "limitMaxVol": 1_000_000,
+        "threshold": 0,
+        "baseCoinIconUrl": f"https://public.mocortech.com/coin/{m.base}.png",
+        "id": frames.contract_id(m.perp_id),
+        "vid": frames.symbol_id_hash(f"vid:{m.perp_id}"),
+        "baseCoinId": frames.symbol_id_hash(f"coin:{m.base}"),
+        "createTime": 1_591_242_684_000,
+        "openingTime": 0,
+        "openingCountdownOption": 1,
+        "showBeforeOpen": True,
+        "isMaxLeverage": True,
+        "isZeroFeeRate": False,
+        "riskLimitMode": "CUSTOM",
+        "riskLimitCustom": [
+            {"level": 1, "maxVol": 50_000, "mmr": 0.004, "imr": 0.005, "maxLeverage": 200},
+            {"level": 2, "maxVol": 250_000, "mmr": 0.01, "imr": 0.02, "maxLeverage": 50},
+        ],
+        "isZeroFeeSymbol": False,
+        "liquidationFeeRate": 0.0004,
+        "feeRateMode": "NORMAL",
+        "leverageFeeRates": [],
+        "tieredFeeRates": [],
+        "type": 1,
+        "stopOnlyFair": False,
+        "riskLongShortSwitch": 0,
+        "preMarket": False,
     }
 
 
 def kline_row(m: SimMarket, interval: Interval, bar: Bar) -> list[Any]:
-    """``[openTime,"o","h","l","c","v",closeTime,"quoteVolume"]`` as MEXC returns it."""
+    """``[openTime,"o","h","l","c","v",closeTime,"quoteVolume"]`` as MEXC returns it: times
+    numbers in ms, ``closeTime`` the next open, numbers trimmed ("87570", "8.1644158")."""
     return [
         bar.open_ms,
-        price_str(m, bar.open),
-        price_str(m, bar.high),
-        price_str(m, bar.low),
-        price_str(m, bar.close),
-        qty_str(m, bar.volume),
+        price_str(m, bar.open, trimmed=True),
+        price_str(m, bar.high, trimmed=True),
+        price_str(m, bar.low, trimmed=True),
+        price_str(m, bar.close, trimmed=True),
+        qty_str(m, bar.volume, trimmed=True),
         interval.next_open(bar.open_ms),
-        quote_str(m, bar.quote),
+        quote_str(m, bar.quote, trimmed=True),
     ]
 
 
+def ticker_open_time(spot_id: str, now_ms: int) -> int:
+    """MEXC's 24 h ticker ``openTime`` is only 10-20 s before ``closeTime`` (recorded for every
+    symbol, 2025-12-31; its meaning is unknown), not a day before: stable per symbol and second."""
+    return now_ms - 10_000 - (zlib.crc32(spot_id.encode()) + now_ms // 1000) % 10_000
+
+
 def ticker_24hr(sm: SymbolModel, now_ms: int) -> dict[str, Any]:
+    """As recorded: ``count`` null, ``openTime`` seconds before ``closeTime``,
+    ``priceChangePercent`` a fraction with four decimals ("-0.0055" is -0.55 %), numbers
+    trimmed ("87904", "0.16")."""
     m, st = sm.market, sm.stats_24h(now_ms)
     bt = sm.book_ticker()
-    pct = f"{(st.last - st.open) / st.open:.8f}" if st.open else "0"
+    pct = f"{(st.last - st.open) / st.open:.4f}" if st.open else "0.0000"
     return {
         "symbol": m.spot_id,
-        "priceChange": price_str(m, st.last - st.open),
+        "priceChange": price_str(m, st.last - st.open, trimmed=True),
         "priceChangePercent": pct,
-        "prevClosePrice": price_str(m, st.open),
-        "lastPrice": price_str(m, st.last),
-        "bidPrice": price_str(m, bt.bid),
-        "bidQty": qty_str(m, bt.bid_qty),
-        "askPrice": price_str(m, bt.ask),
-        "askQty": qty_str(m, bt.ask_qty),
-        "openPrice": price_str(m, st.open),
-        "highPrice": price_str(m, st.high),
-        "lowPrice": price_str(m, st.low),
-        "volume": qty_str(m, st.volume),
-        "quoteVolume": quote_str(m, st.quote),
-        "openTime": st.open_time,
+        "prevClosePrice": price_str(m, st.open, trimmed=True),
+        "lastPrice": price_str(m, st.last, trimmed=True),
+        "bidPrice": price_str(m, bt.bid, trimmed=True),
+        "bidQty": qty_str(m, bt.bid_qty, trimmed=True),
+        "askPrice": price_str(m, bt.ask, trimmed=True),
+        "askQty": qty_str(m, bt.ask_qty, trimmed=True),
+        "openPrice": price_str(m, st.open, trimmed=True),
+        "highPrice": price_str(m, st.high, trimmed=True),
+        "lowPrice": price_str(m, st.low, trimmed=True),
+        "volume": qty_str(m, st.volume, trimmed=True),
+        "quoteVolume": quote_str(m, st.quote, trimmed=True),
+        "openTime": ticker_open_time(m.spot_id, now_ms),
         "closeTime": now_ms,
-        "count": st.count,
+        "count": None,
     }
 
 
@@ -250,11 +324,17 @@ class RestApi:
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
                     return web.Response(status=fault.status, text=fault.body, headers=headers)
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as err:
             return web.Response(
                 status=err.status, body=frames.dumps(err.body), content_type="application/json"
             )
+        edit = self.ctx.faults.take_tamper(request.path) if request.path.startswith("/api/") else None
+        if edit is not None and isinstance(response, web.Response) and response.body is not None:
+            log.info("REST fault: %s answered with an edited body", request.path)
+            body = frames.dumps(edit(orjson.loads(response.text or "null")))
+            return web.Response(status=response.status, body=body, content_type="application/json")
+        return response
 
     def now(self) -> int:
         return self.ctx.clock.now_ms()
@@ -268,7 +348,7 @@ class RestApi:
     def _contract(self, symbol: str) -> SymbolModel:
         sm = self.ctx.model.by_perp_id.get(symbol)
         if sm is None:
-            raise contract_error(1001, "Contract does not exist!")
+            raise contract_error(*NO_CONTRACT)
         return sm
 
     def _spot_all_or_one(self, request: web.Request, build: Callable[[SymbolModel], Any]) -> Any:
@@ -298,7 +378,7 @@ class RestApi:
                 "serverTime": self.now(),
                 "rateLimits": [],
                 "exchangeFilters": [],
-                "symbols": [spot_symbol_info(m) for m in markets],
+                "symbols": [spot_symbol_info(m, api_trading(m, self.ctx)) for m in markets],
             }
         )
 
@@ -309,6 +389,9 @@ class RestApi:
             raise spot_error(-1121, "Invalid interval.")
         limit = _int(request, "limit", KLINE_MAX, lo=1) or KLINE_MAX
         start, end = _int(request, "startTime"), _int(request, "endTime")
+        if self.ctx.options.klines_ignore_start_with_limit and "limit" in request.query:
+            # The recorded quirk: startTime is ignored and the rows end at endTime (or now).
+            start = None
         bars = sm.klines(interval, start, end, min(limit, KLINE_MAX))
         return ok([kline_row(sm.market, interval, b) for b in bars])
 
@@ -393,14 +476,20 @@ class RestApi:
 
     async def contract_detail(self, request: web.Request) -> web.Response:
         if "symbol" in request.query:
-            return contract_ok(contract_detail(self._contract(request.query["symbol"]).market))
-        return contract_ok([contract_detail(sm.market) for sm in self.ctx.model.by_perp_id.values()])
+            m = self._contract(request.query["symbol"]).market
+            return contract_ok(contract_detail(m, api_trading(m, self.ctx)))
+        return contract_ok(
+            [
+                contract_detail(sm.market, api_trading(sm.market, self.ctx))
+                for sm in self.ctx.model.by_perp_id.values()
+            ]
+        )
 
     async def contract_ticker(self, request: web.Request) -> web.Response:
         now = self.now()
 
         def build(sm: SymbolModel) -> dict[str, Any]:
-            return frames.swap_ticker_data(sm, sm.stats_24h(now), now)
+            return frames.swap_ticker_data(sm, sm.stats_24h(now), now, rest=True)
 
         if "symbol" in request.query:
             return contract_ok(build(self._contract(request.query["symbol"])))
@@ -449,15 +538,22 @@ class RestApi:
         )
         m = sm.market
         scale = 10**m.price_decimals
+        opens, closes = [b.open / scale for b in bars], [b.close / scale for b in bars]
+        highs, lows = [b.high / scale for b in bars], [b.low / scale for b in bars]
         return contract_ok(
             {
                 "time": [b.open_ms // 1000 for b in bars],
-                "open": [b.open / scale for b in bars],
-                "close": [b.close / scale for b in bars],
-                "high": [b.high / scale for b in bars],
-                "low": [b.low / scale for b in bars],
+                "open": opens,
+                "close": closes,
+                "high": highs,
+                "low": lows,
                 "vol": [frames.contracts(m, b.volume) for b in bars],
                 "amount": [b.quote / 10 ** (m.price_decimals + m.qty_decimals) for b in bars],
+                # MEXC's "real" (last-price) OHLC; the simulator has one price series
+                "realOpen": opens,
+                "realClose": closes,
+                "realHigh": highs,
+                "realLow": lows,
             }
         )
 

@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -225,9 +225,16 @@ class WsEndpoint(ABC):
         return len(conns)
 
     async def send_malformed(self, kind: str) -> int:
+        return await self._send_each(lambda conn: self.malformed_frame(kind, conn))
+
+    async def send_raw(self, frame: str | bytes) -> int:
+        return await self._send_each(lambda _conn: frame)
+
+    async def _send_each(self, build: Callable[[WsConnection], str | bytes]) -> int:
+        """Send ``build(conn)`` on every open connection; returns how many."""
         conns = list(self.conns.values())
         for conn in conns:
-            conn.send(OutFrame(self.malformed_frame(kind, conn)))
+            conn.send(OutFrame(build(conn)))
         await asyncio.sleep(0)  # let the senders run
         return len(conns)
 

@@ -117,6 +117,12 @@ class SpotEndpoint(WsEndpoint):
         for ev in events:
             m = ev.market
             sid = m.spot_id
+            # 2026-06 fields: the book version a ticker reflects, and when the order that last
+            # changed the book was placed (the newest trade of this push, else just now)
+            version = (
+                self.ctx.model.by_spot_id[sid].depth_version if sid in self.ctx.model.by_spot_id else None
+            )
+            last_order_ms = ev.trades[-1].ts if ev.trades else now_ms - 1
             for freq in FREQUENCIES:
                 if ev.trades:
                     ch = channel_name("deals", sid, freq)
@@ -134,8 +140,10 @@ class SpotEndpoint(WsEndpoint):
                     ch = channel_name("bookTicker", sid, freq)
                     self.push(
                         ch,
-                        lambda ch=ch, ev=ev: OutFrame(
-                            frames.pb_book_ticker(ch, ev.market, ev.book_ticker, now_ms),
+                        lambda ch=ch, ev=ev, version=version, last_order_ms=last_order_ms: OutFrame(
+                            frames.pb_book_ticker(
+                                ch, ev.market, ev.book_ticker, now_ms, version, last_order_ms
+                            ),
                             ch,
                             "bookTicker",
                             ev.market.spot_id,
@@ -146,8 +154,8 @@ class SpotEndpoint(WsEndpoint):
                     ch = channel_name("depth", sid, freq)
                     self.push(
                         ch,
-                        lambda ch=ch, ev=ev: OutFrame(
-                            frames.pb_depth(ch, ev.market, ev.depth, now_ms),
+                        lambda ch=ch, ev=ev, last_order_ms=last_order_ms: OutFrame(
+                            frames.pb_depth(ch, ev.market, ev.depth, now_ms, last_order_ms),
                             ch,
                             "depth",
                             ev.market.spot_id,

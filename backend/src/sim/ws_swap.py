@@ -23,7 +23,6 @@ from .ws_common import OutFrame, WsConnection, WsEndpoint
 log = logging.getLogger(__name__)
 
 KINDS = ("ticker", "deal", "depth", "funding.rate", "kline")
-NO_CONTRACT = "Contract doesn't exist!"
 
 
 def push_key(kind: str, symbol_id: str, interval: str | None = None) -> str:
@@ -57,8 +56,11 @@ class SwapEndpoint(WsEndpoint):
             return
         symbol = str(param.get("symbol", ""))
         interval = str(param.get("interval", "Min1")) if kind == "kline" else None
-        if symbol not in self.ctx.model.by_perp_id or (interval and interval not in BY_WS_ID):
-            conn.send(OutFrame(frames.swap_error(NO_CONTRACT, now)))
+        if symbol not in self.ctx.model.by_perp_id:  # live text; the docs say "Contract doesn't exist!"
+            conn.send(OutFrame(frames.swap_error(frames.swap_no_contract(symbol), now)))
+            return
+        if interval and interval not in BY_WS_ID:  # e.g. Hour1: the websocket only knows Min60
+            conn.send(OutFrame(frames.swap_error(frames.SWAP_BAD_INTERVAL, now)))
             return
         key = push_key(kind, symbol, interval)
         if action == "unsub":

@@ -288,3 +288,18 @@ async def test_garbage_swap_payload_from_rest_bootstrap_is_dropped_not_fatal(mak
         assert time.monotonic() - t0 < 10
         assert f.dropped("BTC/USDT", "swap").get("malformed", 0) == 1
         await wait_until(lambda: f.feeder.states["BTC/USDT"].oi is not None, 5.0)  # from the stream
+
+
+@pytest.mark.asyncio
+async def test_a_perpetual_gone_at_bootstrap_leaves_the_spot_market_streaming(make_adapter, sim) -> None:
+    """MEXC's real answer for a contract that does not exist (recorded contract_error_1001)."""
+
+    def gone(_body: Any) -> dict[str, Any]:
+        return {"code": 1001, "message": "Contract does not exist", "success": False}
+
+    sim.faults.tamper_rest("/api/v1/contract/ticker", gone)
+    async with feed(make_adapter, sim, ["BTC/USDT"]) as f:
+        assert f.feeder.failed == {}
+        assert f.feeder._has_perp["BTC/USDT"] is False
+        await f.fresh_md_within("BTC/USDT", 1.0)
+        assert all(m["funding"] is None and m["oi"] is None for m in f.mds)

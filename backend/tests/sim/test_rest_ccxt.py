@@ -22,7 +22,10 @@ async def test_load_markets_spot_swap_and_inactive(sim: MexcSimulator, rest: ccx
     markets = await rest.load_markets()
     assert {"BTC/USDT", "ETH/USDT", "DOGE/USDT", "OLD/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"} <= set(markets)
     assert "DOGE/USDT:USDT" not in markets  # spot-only market has no perpetual
-    assert markets["BTC/USDT"]["id"] == "BTCUSDT" and markets["BTC/USDT"]["active"] is True
+    assert markets["BTC/USDT"]["id"] == "BTCUSDT"
+    # as on the real MEXC: status "1" but no API orders, which ccxt's ``active`` counts against it
+    assert markets["BTC/USDT"]["active"] is False and markets["BTC/USDT"]["info"]["status"] == "1"
+    assert markets["ETH/USDT"]["active"] is True
     assert markets["OLD/USDT"]["active"] is False  # delisted: status "2"
     perp = markets["BTC/USDT:USDT"]
     assert perp["id"] == "BTC_USDT" and perp["contractSize"] == 0.0001 and perp["active"]
@@ -136,7 +139,7 @@ async def test_fetch_order_book_ticker_time_funding(sim: MexcSimulator, rest: cc
 @pytest.mark.asyncio
 async def test_errors_match_mexc(sim: MexcSimulator, rest: ccxt_async.mexc):
     await rest.load_markets()
-    with pytest.raises(ccxt.BadSymbol):  # HTTP 400 {"code":-1121,"msg":"Invalid symbol."}
+    with pytest.raises(ccxt.BadSymbol):  # HTTP 400 {"code":10007,"msg":"bad symbol"}
         await rest.spotPublicGetKlines({"symbol": "NOPEUSDT", "interval": "1m"})
     with pytest.raises(ccxt.BadSymbol):  # contracts: HTTP 200 {"success":false,"code":1001}
         await rest.contractPublicGetFundingRateSymbol({"symbol": "NOPE_USDT"})
@@ -149,7 +152,7 @@ async def test_errors_match_mexc(sim: MexcSimulator, rest: ccxt_async.mexc):
             sim.base_url + "/api/v3/klines", params={"symbol": "NOPEUSDT", "interval": "1m"}
         ) as resp:
             assert resp.status == 400
-            assert await resp.json() == {"code": -1121, "msg": "Invalid symbol."}
+            assert await resp.json() == {"code": 10007, "msg": "bad symbol"}  # as recorded
 
 
 @pytest.mark.asyncio

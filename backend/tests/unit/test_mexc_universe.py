@@ -75,3 +75,27 @@ def test_changes_keep_order_and_ignore_duplicates() -> None:
     assert changes(["A", "B", "C"], ["C", "D", "A", "D"]) == (["D"], ["B"])
     assert changes([], ["X"]) == (["X"], [])
     assert changes(["X"], []) == ([], ["X"])
+
+
+def test_mexcs_status_decides_not_ccxts_active() -> None:
+    """ccxt's ``active`` also needs API orders allowed; MEXC closes them on busy pairs whose
+    market data flows (BTCUSDT in the recorded exchangeInfo). The raw status decides."""
+    closed_api = {**spot("BTC/USDT", active=False), "info": {"status": "1", "isSpotTradingAllowed": False}}
+    paused = {**spot("OLD/USDT"), "info": {"status": "2", "isSpotTradingAllowed": True}}
+    perp_closed_api = {**perp("BTC/USDT", active=True), "info": {"state": 0, "apiAllowed": False}}
+    perp_offline = {**perp("ETH/USDT", active=True), "info": {"state": 3}}
+    markets = {
+        **MARKETS,
+        "BTC/USDT": closed_api,
+        "OLD/USDT": paused,
+        "BTC/USDT:USDT": perp_closed_api,
+        "ETH/USDT:USDT": perp_offline,
+    }
+    assert select_universe(markets, UniverseSpec("USDT")).symbols == ("BTC/USDT", "DOGE/USDT", "ETH/USDT")
+    selection = select_universe(markets, UniverseSpec("USDT", perp_only=True))
+    assert selection.symbols == ("BTC/USDT",)
+    assert selection.skipped == {
+        "OLD/USDT": "inactive on MEXC",
+        "ETH/USDT": "no active perpetual",
+        "DOGE/USDT": "no active perpetual",
+    }
