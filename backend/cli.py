@@ -25,6 +25,7 @@ from .src.adapters.mexc_ccxt import MexcAdapter
 from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.market_feeder import BootstrapProgress, MarketFeeder
 from .src.data.text_sources import RssTextSource, TextHub
+from .src.errors import LevibotError, UsageError
 from .src.exchange_urls import exchange_urls
 from .src.ops.doctor_cli import add_doctor_command, run_doctor
 from .src.universe_args import add_universe_arguments, universe_from_args
@@ -234,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
-    except ValueError as exc:  # bad symbols, bad arguments: a message, not a traceback
+    except UsageError as exc:  # bad symbols, bad arguments: a message, not a traceback
         log.error("%s", exc)
         return 2
+    except LevibotError as exc:  # an operational failure we named (e.g. the bus refused us)
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 1

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .adapters.mexc_universe import UniverseSpec
+from .errors import UsageError
 
 
 def add_universe_arguments(parser: Any, help_universe: str) -> None:
@@ -21,7 +22,7 @@ def universe_from_args(args: argparse.Namespace) -> UniverseSpec | None:
     if args.universe:
         return UniverseSpec(args.universe.upper(), perp_only=args.perp_only, top=args.top)
     if not args.symbols:
-        raise ValueError("name the symbols to stream, or a universe with --universe USDT")
+        raise UsageError("name the symbols to stream, or a universe with --universe USDT")
     if args.perp_only or args.top is not None:
-        raise ValueError("--perp-only and --top select within a universe: add --universe USDT")
+        raise UsageError("--perp-only and --top select within a universe: add --universe USDT")
     return None

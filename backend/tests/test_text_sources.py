@@ -20,9 +20,9 @@ from backend.src.data.text_sources import (
     TextHub,
     TextItem,
     TextSource,
-    TextSourceError,
     base_asset,
 )
+from backend.src.errors import TextSourceError
 from backend.tests.helpers import pending_tasks, wait_until
 
 BTC, ETH, SOL = "BTC/USDT", "ETH/USDT", "SOL/USDT"

@@ -38,13 +38,21 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from .. import validation
+from ..errors import (
+    AdapterClosedError,
+    ConnectionRotated,
+    MalformedPayload,
+    StaleStreamError,
+    UnknownSymbolError,
+    UsageError,
+)
 from ..log_limits import RateLimitedLog
+from ..market_data import Channel
 from ..tasks import TaskSet
 from . import mexc_klines as klines
 from .backoff import Backoff, is_rate_limit, is_transient, log_and_sleep
-from .mexc_instruments import Instrument, InstrumentProvider, UnknownSymbolError, perp_symbol_for
+from .mexc_instruments import Instrument, InstrumentProvider, perp_symbol_for
 from .mexc_parsing import (
-    MalformedPayload,
     parse_24h_stats,
     parse_book_ticker,
     parse_swap_ticker,
@@ -67,7 +75,11 @@ MAX_DEPTH_LIMIT = 5000
 #: The book ticker of a live market changes many times a minute and the swap ticker is pushed
 #: every second; trades may legitimately pause for minutes, so they have no watchdog of their
 #: own (their connection is the spot connection that the book-ticker watchdog guards).
-DEFAULT_STALE_AFTER: dict[str, float | None] = {"ticker": 30.0, "trades": None, "swap": 15.0}
+DEFAULT_STALE_AFTER: dict[str, float | None] = {
+    Channel.TICKER: 30.0,
+    Channel.TRADES: None,
+    Channel.SWAP: 15.0,
+}
 #: How far our estimate of MEXC's clock may be ahead of it (half a round trip is typical).
 CONFIRM_MARGIN_MS = 250
 #: A watchdog timer firing this much later than set means the event loop was too busy to read
@@ -104,14 +116,6 @@ class StreamListener(Protocol):
     def on_disconnect(self, symbol: str, channel: str, reason: str) -> None: ...
 
     def on_drop(self, symbol: str, channel: str, reason: str) -> None: ...
-
-
-class ConnectionRotated(ccxt.NetworkError):
-    """A watch was waiting on a connection we retired; retried on the new one at once."""
-
-
-class StaleStreamError(ccxt.NetworkError):
-    """Our watchdog's verdict on a connection that stopped delivering (pings may still work)."""
 
 
 class MexcAdapter:
@@ -255,7 +259,7 @@ class MexcAdapter:
 
     def _ensure_open(self) -> None:
         if self._closed:
-            raise ccxt.ExchangeClosedByUser("MexcAdapter is closed")
+            raise AdapterClosedError("MexcAdapter is closed")
 
     def _new_ws_client(self) -> MexcWsClient:
         client = MexcWsClient(self._ccxt_config())
@@ -399,7 +403,7 @@ class MexcAdapter:
         fewer are returned only when the market's history is shorter (logged).
         """
         if limit <= 0:
-            raise ValueError(f"limit must be positive, got {limit}")
+            raise UsageError(f"limit must be positive, got {limit}")
         await self.instrument(symbol)
         if timeframe == klines.MONTHLY:
             return await self._fetch_monthly(symbol, limit)
@@ -478,7 +482,7 @@ class MexcAdapter:
             if (reason := validation.check_bar(row)) is None:
                 valid.append(row)
             else:
-                self._drop(symbol, "klines", reason, row)
+                self._drop(symbol, Channel.KLINES, reason, row)
         return valid
 
     async def _kline_page(
@@ -518,7 +522,7 @@ class MexcAdapter:
     async def fetch_orderbook(self, symbol: str, limit: int = 50) -> dict[str, Any]:
         """Order-book snapshot (ccxt's structure; ``nonce`` is MEXC's ``lastUpdateId``)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_DEPTH_LIMIT:
-            raise ValueError(f"order book limit must be an integer in 1..{MAX_DEPTH_LIMIT}, got {limit!r}")
+            raise UsageError(f"order book limit must be an integer in 1..{MAX_DEPTH_LIMIT}, got {limit!r}")
         await self.instrument(symbol)
         return await self._retry("fetch_orderbook", self.rest.fetch_order_book, symbol, limit)
 
@@ -535,7 +539,7 @@ class MexcAdapter:
         stats = parse_24h_stats(ticker)
         clean, reason = validation.clean_stats(stats)
         if reason is not None:
-            self._drop(symbol, "stats", reason, stats)
+            self._drop(symbol, Channel.STATS, reason, stats)
         return clean
 
     async def fetch_swap_ticker(self, symbol: str) -> dict | None:
@@ -544,9 +548,9 @@ class MexcAdapter:
         if inst.perp_symbol is None:
             return None
         ticker = await self._retry("fetch_swap_ticker", self.rest.fetch_ticker, inst.perp_symbol)
-        record = self._parsed(symbol, "swap", parse_swap_ticker, ticker, inst.contract_size)
+        record = self._parsed(symbol, Channel.SWAP, parse_swap_ticker, ticker, inst.contract_size)
         # a REST snapshot: its time is the server's ticker cache, not a push (no time window)
-        return self._checked(symbol, "swap", record, validation.check_swap, None)
+        return self._checked(symbol, Channel.SWAP, record, validation.check_swap, None)
 
     async def _fetch_books(self) -> dict[str, dict]:
         """MEXC's REST book tickers of every spot pair, one request (see ``mexc_quiet``)."""
@@ -621,7 +625,7 @@ class MexcAdapter:
         judge: Judge[T] | None,
         peek: Callable[[MexcWsClient], T | None] | None,
     ) -> AsyncIterator[tuple[T, float]]:
-        name, url_key = f"{symbol} {channel}", "swap" if channel == "swap" else "spot"
+        name, url_key = f"{symbol} {channel}", "swap" if channel == Channel.SWAP else "spot"
         backoff = self.backoff_factory()
         stale_after = self.stale_after.get(channel)
         quiet_after = self.quiet_after if judge is not None else None
@@ -725,11 +729,11 @@ class MexcAdapter:
         await self._ensure_clock()
         watch, judge = (lambda ws: ws.watch_ticker(symbol)), partial(self._judge_silent_book, symbol)
         peek = lambda ws: ws.tickers.get(symbol)  # noqa: E731
-        async for tk, rx in self._supervise(symbol, "ticker", watch, judge, peek):
+        async for tk, rx in self._supervise(symbol, Channel.TICKER, watch, judge, peek):
             stats = self._fresh_stats(symbol)
             last = self._last_trade.get(symbol, stats.get("last"))
-            record = self._parsed(symbol, "ticker", parse_book_ticker, tk, last, stats.get("volume"))
-            record = self._checked(symbol, "ticker", record, validation.check_book, self.clock.now_ms())
+            record = self._parsed(symbol, Channel.TICKER, parse_book_ticker, tk, last, stats.get("volume"))
+            record = self._checked(symbol, Channel.TICKER, record, validation.check_book, self.clock.now_ms())
             if record is not None:
                 record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
                 yield record
@@ -746,8 +750,8 @@ class MexcAdapter:
         await self.instrument(symbol)
         await self._ensure_clock()
         seen = validation.TradeDeduplicator()
-        async for batch, rx in self._supervise(symbol, "trades", lambda ws: ws.watch_trades(symbol)):
-            trades = self._parsed(symbol, "trades", parse_trades, batch, rx)
+        async for batch, rx in self._supervise(symbol, Channel.TRADES, lambda ws: ws.watch_trades(symbol)):
+            trades = self._parsed(symbol, Channel.TRADES, parse_trades, batch, rx)
             if trades:
                 trades = self._valid_trades(symbol, trades, seen)
             if trades:
@@ -764,10 +768,10 @@ class MexcAdapter:
         if len(valid) != len(trades):
             for t in trades:
                 if (reason := check(t, now)) is not None:
-                    self._drop(symbol, "trades", reason, t)
+                    self._drop(symbol, Channel.TRADES, reason, t)
         valid, dupes = seen.fresh(valid)
         for t in dupes:
-            self._drop(symbol, "trades", validation.DUPLICATE, t)
+            self._drop(symbol, Channel.TRADES, validation.DUPLICATE, t)
         return valid
 
     def _parsed(self, symbol: str, channel: str, parse: Callable[..., T], *args: Any) -> T | None:
@@ -838,13 +842,13 @@ class MexcAdapter:
         """
         inst = await self.instrument(symbol)
         if inst.perp_symbol is None:
-            raise ValueError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
+            raise UsageError(f"{symbol!r} has no USDT perpetual on MEXC: no funding/open interest")
         perp = inst.perp_symbol
         watch, peek = (lambda ws: ws.watch_ticker(perp)), (lambda ws: ws.tickers.get(perp))
         await self._ensure_clock()
-        async for tk, rx in self._supervise(symbol, "swap", watch, peek=peek):
-            record = self._parsed(symbol, "swap", parse_swap_ticker, tk, inst.contract_size)
-            record = self._checked(symbol, "swap", record, validation.check_swap, self.clock.now_ms())
+        async for tk, rx in self._supervise(symbol, Channel.SWAP, watch, peek=peek):
+            record = self._parsed(symbol, Channel.SWAP, parse_swap_ticker, tk, inst.contract_size)
+            record = self._checked(symbol, Channel.SWAP, record, validation.check_swap, self.clock.now_ms())
             if record is not None:
                 record["rx"] = rx  # the record is ours, fresh from the parser: no copy per push
                 yield record

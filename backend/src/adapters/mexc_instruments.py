@@ -17,6 +17,8 @@ from collections.abc import Mapping, MutableSet
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UnknownSymbolError
+
 log = logging.getLogger(__name__)
 
 #: exchangeInfo ``symbols[].status`` of an enabled spot market (MEXC sends the string "1").
@@ -24,15 +26,6 @@ SPOT_ENABLED = "1"
 #: contract detail ``state`` of an enabled perpetual (0 enabled, 1 delivery, 2 completed,
 #: 3 offline, 4 pause: ccxt 4.5.90 ``async_support/mexc.py`` ``fetch_swap_markets``).
 SWAP_ENABLED = "0"
-
-
-class UnknownSymbolError(ValueError):
-    """A symbol MEXC does not list, or lists as disabled. Never retried."""
-
-    def __init__(self, symbol: str, reason: str) -> None:
-        super().__init__(f"{symbol!r}: {reason}")
-        self.symbol = symbol
-        self.reason = reason
 
 
 @dataclass(frozen=True)

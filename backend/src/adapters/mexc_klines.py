@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..data.gap_filler import grid_floor, timeframe_to_ms
+from ..errors import UsageError
 
 PAGE_LIMIT = 500
 
@@ -28,7 +29,7 @@ def timeframe_ms(timeframe: str) -> int:
     """Bar length in ms; ``ValueError`` for timeframes MEXC spot does not offer (e.g. 8h)."""
     if timeframe not in SPOT_TIMEFRAMES:
         offered = ", ".join([*SPOT_TIMEFRAMES, MONTHLY])
-        raise ValueError(f"timeframe {timeframe!r} is not offered by MEXC spot ({offered})")
+        raise UsageError(f"timeframe {timeframe!r} is not offered by MEXC spot ({offered})")
     return timeframe_to_ms(timeframe)
 
 

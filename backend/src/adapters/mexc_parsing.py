@@ -18,9 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-class MalformedPayload(ValueError):
-    """A payload lacks a field the record cannot do without (counted, never fatal)."""
+from ..errors import MalformedPayload
 
 
 def _num(value: Any) -> float | None:

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import ccxt
-
 FAILURE_PREFIX = "Not Subscribed successfully"
 _FAILURE = re.compile(
     r"Not Subscribed successfully!\s*\[(?P<channels>[^\]]*)\]\.?\s*(?:Reason[:：]\s*(?P<reason>.*))?"
@@ -41,11 +39,6 @@ _CONTRACT_ID = re.compile(r"Contract\s*\[(?P<id>[^\]]+)\]")
 #: + ``:`` + timeframe). Each is also the subscription key (``watch_swap_public`` passes the
 #: message hash as ``subscribe_hash``).
 SWAP_HASH_PREFIXES = ("ticker:", "trades:", "orderbook:", "fundingRate:")
-
-
-class SubscriptionRejected(ccxt.NetworkError):
-    """MEXC refused a subscription. Retried like a network error: MEXC refuses for load and
-    per-connection limits too, and a refusal that persists stays visible in the counters."""
 
 
 def rejected_channels(message: Any) -> tuple[list[str], str] | None:

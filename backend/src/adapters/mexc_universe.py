@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UsageError
 from .mexc_instruments import streamable, streamable_perp
 
 
@@ -29,9 +30,9 @@ class UniverseSpec:
 
     def __post_init__(self) -> None:
         if not self.quote:
-            raise ValueError("UniverseSpec.quote must name a currency, e.g. USDT")
+            raise UsageError("UniverseSpec.quote must name a currency, e.g. USDT")
         if self.top is not None and self.top < 1:
-            raise ValueError(f"UniverseSpec.top must be at least 1, got {self.top}")
+            raise UsageError(f"UniverseSpec.top must be at least 1, got {self.top}")
 
     @property
     def needs_volumes(self) -> bool:
@@ -62,7 +63,7 @@ def select_universe(
     pair MEXC reports no trading for is the least busy.
     """
     if spec.needs_volumes and quote_volumes is None:
-        raise ValueError("a top-N universe needs the 24 h quote volumes")
+        raise UsageError("a top-N universe needs the 24 h quote volumes")
     candidates: list[str] = []
     skipped: dict[str, str] = {}
     for symbol, market in markets.items():

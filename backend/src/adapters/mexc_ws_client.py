@@ -30,10 +30,10 @@ import ccxt.pro as ccxt_pro
 from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.client import Client
 
+from ..errors import SubscriptionRejected
 from . import mexc_fast_path as fast
 from .mexc_subscriptions import (
     ContractRefusal,
-    SubscriptionRejected,
     contract_refusal,
     message_hash,
     rejected_channels,

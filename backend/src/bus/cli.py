@@ -24,6 +24,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import LevibotError, UsageError
 from ..exchange_urls import exchange_urls
 from ..universe_args import add_universe_arguments, universe_from_args
 
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     command = run_feed if args.command == "feed" else run_engines
     try:
         return asyncio.run(command(args))
-    except ValueError as exc:  # bad symbols or node id: a message, not a traceback
+    except UsageError as exc:  # bad symbols, bad arguments: a message, not a traceback
         log.error("%s", exc)
         return 2
+    except LevibotError as exc:  # an operational failure we named (e.g. the bus refused us)
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 1

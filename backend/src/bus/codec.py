@@ -21,14 +21,12 @@ from typing import Any
 
 import orjson
 
+from ..errors import CodecError
+
 CODEC_HEADER = "Levibot-Codec"
 CODEC_VERSION = "md/1"
 SOURCE_HEADER = "Levibot-Source"
 SEQ_HEADER = "Levibot-Seq"
-
-
-class CodecError(ValueError):
-    """An md that cannot be encoded exactly, or a payload this codec does not understand."""
 
 
 #: Types JSON gives back as themselves (the common md values: checked with one set lookup).

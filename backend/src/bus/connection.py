@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError
 
+from ..errors import BusClosedError
 from ..log_limits import RateLimitedLog
 from .subjects import MD_STREAM, MD_STREAM_SUBJECTS
 
@@ -39,10 +40,6 @@ MD_STREAM_CONFIG = StreamConfig(
     storage=StorageType.FILE,
     allow_direct=True,
 )
-
-
-class BusClosedError(ConnectionError):
-    """The client was closed before (or instead of) connecting."""
 
 
 class BusClient:

@@ -44,6 +44,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from ..errors import BusError, UsageError
 from ..log_limits import RateLimitedLog
 from .connection import STREAM_NAME_IN_USE, BusClient
 from .subjects import symbol_token, token_symbol
@@ -123,9 +124,9 @@ class SymbolLeases:
         retry_s: float = 0.5,
     ) -> None:
         if not _NODE_ID.fullmatch(node_id):
-            raise ValueError(f"node id {node_id!r}: use letters, digits, '_' or '-'")
+            raise UsageError(f"node id {node_id!r}: use letters, digits, '_' or '-'")
         if ttl <= 0:
-            raise ValueError(f"lease ttl must be > 0, got {ttl}")
+            raise UsageError(f"lease ttl must be > 0, got {ttl}")
         self.client = client
         self.node_id = node_id
         self.universe = list(dict.fromkeys(universe))
@@ -215,7 +216,7 @@ class SymbolLeases:
         kv = await js.key_value(self.bucket)
         ttl = (await kv.status()).ttl
         if not ttl:
-            raise ValueError(f"lease bucket {self.bucket} has no TTL; delete it so it can be re-created")
+            raise BusError(f"lease bucket {self.bucket} has no TTL; delete it so it can be re-created")
         if ttl != self.ttl:
             log.warning(
                 "%s: lease bucket %s has ttl %.3gs (asked %.3gs); using it",

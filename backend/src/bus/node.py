@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ..engine.engine import MD, cancel_and_wait, wait_bounded
-from .connection import BusClient, BusClosedError
+from ..errors import BusClosedError, BusError
+from .connection import BusClient
 from .leases import SymbolLeases
 from .publisher import BusPublisher
 
@@ -84,7 +85,7 @@ class FeederNode:
             for task in done:
                 task.result()
             if self._close_task is None:
-                raise RuntimeError(f"{sorted(t.get_name() for t in done)} ended before the node was closed")
+                raise BusError(f"{sorted(t.get_name() for t in done)} ended before the node was closed")
         finally:
             await self.close()
             for task in tasks:  # both end once closed; bounded so a stuck one cannot hang shutdown

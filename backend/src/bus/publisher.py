@@ -23,8 +23,9 @@ from typing import Any
 import nats.errors
 
 from ..engine.engine import cancel_and_wait
+from ..errors import CodecError, UsageError
 from ..log_limits import RateLimitedLog
-from .codec import CodecError, encode_md, md_headers
+from .codec import encode_md, md_headers
 from .connection import BusClient, ensure_md_stream
 from .subjects import md_subject
 
@@ -46,7 +47,7 @@ class BusPublisher:
         retry_s: float = 0.5,
     ) -> None:
         if outbox_size < 1:
-            raise ValueError(f"outbox_size must be >= 1, got {outbox_size}")
+            raise UsageError(f"outbox_size must be >= 1, got {outbox_size}")
         self.client = client
         self.source = source
         #: ``Levibot-Source`` value: a new session per publisher, so a restarted node's md

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import UsageError
+
 #: JetStream stream that keeps the last md of every subject.
 MD_STREAM = "LEVIBOT_MD"
 #: Subject prefix of MEXC spot md; the stream captures every ``md.mexc.>`` subject.
@@ -27,7 +29,7 @@ def symbol_token(symbol: str) -> str:
     """``BTC/USDT`` → ``BTC_USDT``; ``ValueError`` for anything that would not map back."""
     base, sep, quote = symbol.partition("/")
     if not sep or not _PART.fullmatch(base) or not _PART.fullmatch(quote):
-        raise ValueError(
+        raise UsageError(
             f"symbol {symbol!r} cannot be a bus subject: expected BASE/QUOTE of letters, digits or '-'"
         )
     return f"{base}_{quote}"
@@ -38,7 +40,7 @@ def token_symbol(token: str) -> str:
     base, sep, quote = token.partition("_")
     symbol = f"{base}/{quote}"
     if not sep or symbol_token(symbol) != token:
-        raise ValueError(f"{token!r} is not a bus symbol token")
+        raise UsageError(f"{token!r} is not a bus symbol token")
     return symbol
 
 
@@ -50,5 +52,5 @@ def md_subject(symbol: str) -> str:
 def subject_symbol(subject: str) -> str:
     """Symbol whose md travels on ``subject`` (inverse of :func:`md_subject`)."""
     if not subject.startswith(MD_PREFIX):
-        raise ValueError(f"{subject!r} is not an md subject (expected prefix {MD_PREFIX!r})")
+        raise UsageError(f"{subject!r} is not an md subject (expected prefix {MD_PREFIX!r})")
     return token_symbol(subject.removeprefix(MD_PREFIX))

@@ -38,9 +38,10 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from ..engine.engine import MD
+from ..errors import BusClosedError, CodecError
 from ..log_limits import RateLimitedLog
-from .codec import CODEC_HEADER, SEQ_HEADER, SOURCE_HEADER, CodecError, decode_md
-from .connection import BusClient, BusClosedError, ensure_md_stream
+from .codec import CODEC_HEADER, SEQ_HEADER, SOURCE_HEADER, decode_md
+from .connection import BusClient, ensure_md_stream
 from .subjects import MD_STREAM, md_subject
 
 log = logging.getLogger(__name__)

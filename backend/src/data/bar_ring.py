@@ -16,7 +16,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator, Sequence
 
-MINUTE_MS = 60_000
+from ..errors import UsageError
+from ..market_data import MINUTE_MS
+
 DAY_MINUTES = 1440
 _FIELDS = 7  # open time, open, high, low, close, volume, synthetic (0.0 / 1.0)
 
@@ -27,7 +29,7 @@ class BarRing:
 
     def __init__(self, maxlen: int) -> None:
         if maxlen < 1:
-            raise ValueError(f"maxlen must be at least 1, got {maxlen}")
+            raise UsageError(f"maxlen must be at least 1, got {maxlen}")
         self.maxlen = maxlen
         self._capacity = max(maxlen, DAY_MINUTES)
         self._data = array("d", bytes(8 * _FIELDS * self._capacity))

@@ -91,6 +91,9 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import UsageError, UsageTypeError
+from ..market_data import MINUTE_MS
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -104,7 +107,6 @@ __all__ = [
     "timeframe_to_ms",
 ]
 
-MINUTE_MS = 60_000
 _UNIT_MS = {
     "s": 1_000,
     "m": MINUTE_MS,
@@ -141,28 +143,28 @@ def timeframe_to_ms(timeframe: str | int) -> int:
     bars around every month boundary, i.e. silently produce wrong bars.
     """
     if isinstance(timeframe, bool):  # bool is an int subclass; never a step
-        raise TypeError("timeframe must be a string like '1m' or an int of ms, not bool")
+        raise UsageTypeError("timeframe must be a string like '1m' or an int of ms, not bool")
     if isinstance(timeframe, int | np.integer):
         step = int(timeframe)
         if step <= 0:
-            raise ValueError(f"step must be a positive number of ms, got {step}")
+            raise UsageError(f"step must be a positive number of ms, got {step}")
         return step
     if not isinstance(timeframe, str):
-        raise TypeError(f"timeframe must be str or int, got {type(timeframe).__name__}")
+        raise UsageTypeError(f"timeframe must be str or int, got {type(timeframe).__name__}")
     match = _TIMEFRAME_RE.fullmatch(timeframe.strip())
     if match is None:
-        raise ValueError(f"unparseable timeframe {timeframe!r}; expected e.g. '1m', '4h', '1d'")
+        raise UsageError(f"unparseable timeframe {timeframe!r}; expected e.g. '1m', '4h', '1d'")
     amount, unit = int(match.group(1)), match.group(2)
     if unit in ("M", "y", "Y"):
-        raise ValueError(
+        raise UsageError(
             f"timeframe {timeframe!r} is calendar-based (months/years have no fixed "
             "duration) and is not supported by the gap filler; fill at '1d' and "
             "aggregate instead"
         )
     if unit not in _UNIT_MS:
-        raise ValueError(f"unknown timeframe unit {unit!r} in {timeframe!r}; use s, m, h, d or w")
+        raise UsageError(f"unknown timeframe unit {unit!r} in {timeframe!r}; use s, m, h, d or w")
     if amount <= 0:
-        raise ValueError(f"timeframe {timeframe!r} must be a positive duration")
+        raise UsageError(f"timeframe {timeframe!r} must be a positive duration")
     return amount * _UNIT_MS[unit]
 
 
@@ -202,17 +204,17 @@ def _as_int_ms(ts: npt.ArrayLike) -> IntArray:
     """
     arr = np.asarray(ts)
     if arr.ndim != 1:
-        raise ValueError(f"timestamps must be 1-D, got shape {arr.shape}")
+        raise UsageError(f"timestamps must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind != "f":
-        raise TypeError(f"timestamps must be integers (ms), got dtype {arr.dtype}")
+        raise UsageTypeError(f"timestamps must be integers (ms), got dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):  # NaN/inf casts are caught just below
         as_int = arr.astype(np.int64)
     bad = np.flatnonzero(as_int != arr)  # catches NaN, inf and fractional ms
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"bar {i}: timestamp {arr[i].item()!r} is not an integral number of ms")
+        raise UsageError(f"bar {i}: timestamp {arr[i].item()!r} is not an integral number of ms")
     return as_int
 
 
@@ -229,8 +231,8 @@ def _check_values(high: FloatArray, low: FloatArray, volume: FloatArray) -> None
         return
     i = int(np.argmin(ok))  # the first False
     if not high[i] >= low[i]:
-        raise ValueError(f"bar {i}: high {float(high[i])!r} < low {float(low[i])!r} (or NaN)")
-    raise ValueError(f"bar {i}: volume {float(volume[i])!r} is NaN or negative")
+        raise UsageError(f"bar {i}: high {float(high[i])!r} < low {float(low[i])!r} (or NaN)")
+    raise UsageError(f"bar {i}: volume {float(volume[i])!r} is NaN or negative")
 
 
 def _canonical_order(ts: IntArray) -> IntArray | None:
@@ -303,7 +305,7 @@ def _check_fill_close(gap_close: FloatArray, plan: _GapPlan, order: IntArray | N
     if nan.size:
         row = int(plan.gap_rows[nan[0]])
         index = row if order is None else int(order[row])
-        raise ValueError(f"bar {index}: close is NaN and would be forward-filled into synthetic bars")
+        raise UsageError(f"bar {index}: close is NaN and would be forward-filled into synthetic bars")
 
 
 def _plan_gaps(ts: IntArray, step_ms: int) -> _GapPlan:
@@ -383,7 +385,7 @@ def fill_bars_columns(
     cols = [np.asarray(col, dtype=np.float64) for col in (open_, high, low, close, volume)]
     for name, col in zip(("open", "high", "low", "close", "volume"), cols, strict=True):
         if col.shape != t.shape:
-            raise ValueError(f"{name} has shape {col.shape}, timestamps have {t.shape}")
+            raise UsageError(f"{name} has shape {col.shape}, timestamps have {t.shape}")
     if validate:
         _check_values(cols[1], cols[2], cols[4])
     if snap:
@@ -431,7 +433,7 @@ def _read_column(rows: Bars, col: int, dtype: type[np.generic] = np.float64) -> 
             try:
                 np.array([row[col]], dtype=dtype)
             except (IndexError, KeyError, TypeError, ValueError, OverflowError):
-                raise ValueError(
+                raise UsageError(
                     f"bar {i}: cannot read {_COLUMNS[col]} (column {col}) as a number from {row!r}"
                 ) from exc
         raise

@@ -42,6 +42,9 @@ from typing import Any, NamedTuple
 
 from rich.table import Table
 
+from ..errors import UsageError
+from ..market_data import Channel
+
 # ---- KPI targets (Epic) -------------------------------------------------------------------
 
 #: dropped / received must stay below this, in percent.
@@ -59,7 +62,7 @@ RECOVERY_MAX_S = 10.0
 #: as downtime while a slow one does. Override per symbol via :meth:`FeedHealth.freshness`.
 DEFAULT_STALE_AFTER_S = 10.0
 #: The channel whose messages decide freshness: the book ticker is the most frequent stream.
-FRESHNESS_CHANNEL = "ticker"
+FRESHNESS_CHANNEL = Channel.TICKER
 #: Recoveries kept per channel for p95 (count and max are kept over all of them).
 MAX_RECOVERIES = 1000
 #: The uptime KPI's window: "uptime >= 99 % over 24 h".
@@ -84,7 +87,7 @@ def _rank(q: float, n: int) -> int:
     decimal ``q`` as written: 7 % of 200 values is rank 14, where floating point
     (``0.07 * 200 == 14.000000000000002``, numpy's ``inverted_cdf`` included) says 15."""
     if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile must be within 0..100, got {q}")
+        raise UsageError(f"percentile must be within 0..100, got {q}")
     return min(n, max(1, math.ceil(Fraction(repr(q)) * n / 100)))
 
 
@@ -116,7 +119,7 @@ class LatencyHistogram:
 
     def __init__(self, lowest: float = 1e-6, highest: float = 60.0, per_decade: int = 20) -> None:
         if not 0.0 < lowest < highest or per_decade < 1:
-            raise ValueError("need 0 < lowest < highest and per_decade >= 1")
+            raise UsageError("need 0 < lowest < highest and per_decade >= 1")
         self._bounds = _log_bounds(lowest, highest, per_decade)
         self._counts = [0] * (len(self._bounds) + 1)  # last one: overflow
         self.count = 0
@@ -163,7 +166,7 @@ class LatencyHistogram:
         """Add ``other``'s samples into this histogram (same bucket layout); returns self so
         totals across channels read ``LatencyHistogram().merge(a).merge(b)``."""
         if other._bounds != self._bounds:
-            raise ValueError("cannot merge histograms with different bucket layouts")
+            raise UsageError("cannot merge histograms with different bucket layouts")
         for i, c in enumerate(list(other._counts)):
             self._counts[i] += c
         self.count += other.count

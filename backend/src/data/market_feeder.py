@@ -40,10 +40,11 @@ from typing import Any, Protocol
 
 from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
-from ..adapters.mexc_instruments import UnknownSymbolError
 from ..adapters.mexc_klines import last_closed_open
 from ..adapters.mexc_universe import Selection, UniverseSpec, changes
+from ..errors import NoValidSymbolError, UnknownSymbolError, UsageError
 from ..log_limits import RateLimitedLog
+from ..market_data import Channel
 from ..tasks import TaskSet, cancel_and_wait
 from .gap_filler import fill_minute_bars
 from .health import ChannelHealth, FeedHealth
@@ -62,10 +63,6 @@ class TextProvider(Protocol):
 
     def track(self, symbols: Iterable[str]) -> None:
         """Collect texts for ``symbols`` too (called as symbols start streaming)."""
-
-
-class NoValidSymbolError(ValueError):
-    """Raised by :meth:`MarketFeeder.run` when every configured symbol failed."""
 
 
 @dataclass
@@ -106,7 +103,7 @@ class MarketFeeder:
         dynamic: bool = False,
     ) -> None:
         if bootstrap_concurrency < 1:
-            raise ValueError(f"bootstrap_concurrency must be at least 1, got {bootstrap_concurrency}")
+            raise UsageError(f"bootstrap_concurrency must be at least 1, got {bootstrap_concurrency}")
         #: the symbols streaming or about to (a universe fills it at start and on reloads).
         self.symbols = list(dict.fromkeys(symbols))
         self.adapter = adapter if adapter is not None else MexcAdapter(self.symbols)
@@ -193,10 +190,14 @@ class MarketFeeder:
         self.feed_health.freshness(symbol).start(self.clock())
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._pump(state, on_md, "ticker", self.adapter.stream_ticker(symbol)))
-            group.create_task(self._pump(state, on_md, "trades", self.adapter.stream_trade_batches(symbol)))
+            group.create_task(self._pump(state, on_md, Channel.TICKER, self.adapter.stream_ticker(symbol)))
+            group.create_task(
+                self._pump(state, on_md, Channel.TRADES, self.adapter.stream_trade_batches(symbol))
+            )
             if has_perp:
-                group.create_task(self._pump(state, on_md, "swap", self.adapter.stream_swap_ticker(symbol)))
+                group.create_task(
+                    self._pump(state, on_md, Channel.SWAP, self.adapter.stream_swap_ticker(symbol))
+                )
 
     def _progressed(self, symbol: str, *, ok: bool) -> None:
         if ok:
@@ -212,11 +213,13 @@ class MarketFeeder:
         """Apply one stream's records (trades: one batch per push) to the state; count each;
         deliver one md per record or batch."""
         health = self.feed_health.channel(state.symbol, channel)
-        apply = {"ticker": state.apply_ticker, "trades": state.apply_trades, "swap": state.apply_swap}[
-            channel
-        ]
+        apply = {
+            Channel.TICKER: state.apply_ticker,
+            Channel.TRADES: state.apply_trades,
+            Channel.SWAP: state.apply_swap,
+        }[channel]
         async for record in records:
-            n = len(record) if channel == "trades" else 1
+            n = len(record) if channel == Channel.TRADES else 1
             health.on_receive(n)
             try:
                 applied = apply(record)
@@ -227,7 +230,7 @@ class MarketFeeder:
             if not applied:
                 health.on_drop("stale")
                 continue
-            if channel == "trades":
+            if channel == Channel.TRADES:
                 self._maybe_backfill(state)
             if state.stale and channel == self.feed_health.freshness_channel:
                 state.stale = False
@@ -236,7 +239,7 @@ class MarketFeeder:
                 health.on_data(self.clock())
                 continue
             md = state.to_md(self._texts_for(state.symbol))
-            rx = record[-1].get("rx") if channel == "trades" else record.get("rx")
+            rx = record[-1].get("rx") if channel == Channel.TRADES else record.get("rx")
             health.on_data(self.clock(), time.perf_counter() - rx if rx else None)
             await self._deliver(md, on_md, health)
 
@@ -255,7 +258,7 @@ class MarketFeeder:
         """Adapter callback: a stream of ``symbol`` lost its connection (or was reset)."""
         self.feed_health.channel(symbol, channel).on_disconnect(self.clock())
         state = self.states.get(symbol)
-        if channel == "trades" and state is not None:
+        if channel == Channel.TRADES and state is not None:
             self._schedule_backfill(state)
             log.info("%s: trades disconnected (%s); the outage's bars will be backfilled", symbol, reason)
 
@@ -349,7 +352,7 @@ class MarketFeeder:
         trade stream: received and dropped, so the drop ratio shows them."""
         for symbol, lost in self.adapter.trades_overflow().items():
             if lost > seen[symbol]:
-                health = self.feed_health.channel(symbol, "trades")
+                health = self.feed_health.channel(symbol, Channel.TRADES)
                 health.on_receive(lost - seen[symbol])
                 health.on_drop("cache_overflow", lost - seen[symbol])
                 seen[symbol] = lost

@@ -1,25 +1,8 @@
 """Per-symbol market state and its mapping to the engine's md dict.
 
 Pure and synchronous: stream records (from ``MexcAdapter``) go in through ``apply_*``, md dicts
-come out of :meth:`SymbolState.to_md`. The md schema (the Epic's fields plus ours):
-
-================  ==========================================================================
-``symbol``        unified spot symbol, e.g. ``BTC/USDT``
-``ts``            exchange time (ms) of the newest record folded in — never the local clock
-``price``         last trade price; before the first trade, the latest bar close
-``bid``/``ask``   best bid / ask from MEXC's book ticker
-``spread``        ``ask - bid``
-``vol``           rolling 24 h base volume from the 1 m bars (see ``live_bars``)
-``texts``         news/social texts about the symbol (``[]`` without text sources)
-``funding``       perpetual's current funding rate; ``None`` when the symbol has no perpetual
-``oi``            perpetual's open interest in base units; ``None`` when it has no perpetual
-``funding_ts``    exchange time (ms) of the record that last set ``funding``; ``None`` with it.
-                  Funding and open interest come from their own stream, which can stall or be
-                  refused while the book flows: ``ts - funding_ts`` tells how old they are
-``oi_ts``         the same for ``oi``
-``stale``         True when the symbol's streams have been silent past their threshold: the
-                  other fields are the last known values and must not be traded on
-================  ==========================================================================
+come out of :meth:`SymbolState.to_md`. The md schema is
+:class:`backend.src.market_data.MarketData` (defined there once).
 """
 
 from __future__ import annotations
@@ -28,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..market_data import MarketData
 from .live_bars import LiveBars
 
 
@@ -95,8 +79,8 @@ class SymbolState:
         """An md may be emitted once there is a price and a two-sided book."""
         return self.bid is not None and self.ask is not None and self.price is not None
 
-    def to_md(self, texts: list[str]) -> dict[str, Any]:
-        """The md dict for the engine (schema in the module doc)."""
+    def to_md(self, texts: list[str]) -> MarketData:
+        """The md dict for the engine (:class:`~backend.src.market_data.MarketData`)."""
         bid, ask = self.bid, self.ask
         return {
             "symbol": self.symbol,

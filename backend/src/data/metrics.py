@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 
 from backend.src.data.health import FeedHealth
 
+from ..errors import LevibotError
+
 PREFIX = "levibot_md_"
 _QUANTILES = (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
 _CHANNEL_LABELS = ("symbol", "channel")
@@ -149,6 +151,6 @@ def start_exporter(
     registry.register(FeedHealthCollector(health, clock))
     started = start_http_server(port, addr=host, registry=registry)
     if started is None:  # prometheus_client < 0.17 returned nothing; pyproject requires newer
-        raise RuntimeError("prometheus_client too old: start_http_server returned no server")
+        raise LevibotError("prometheus_client too old: start_http_server returned no server")
     server, thread = started
     return ExporterHandle(server, thread, registry, host, server.server_port)

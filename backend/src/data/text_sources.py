@@ -27,6 +27,8 @@ import feedparser
 
 from backend.src.adapters.backoff import Backoff
 
+from ..errors import TextSourceError
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -56,10 +58,6 @@ class TextSource(Protocol):
     name: str
 
     async def fetch(self) -> list[TextItem]: ...
-
-
-class TextSourceError(Exception):
-    """A source answered, but not with something usable (HTTP error, not a feed, too large)."""
 
 
 # ---- symbol matching ----------------------------------------------------------------------

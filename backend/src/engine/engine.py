@@ -19,11 +19,14 @@ import asyncio
 import logging
 from typing import Any
 
+from ..errors import LifecycleError, UsageError
 from ..log_limits import RateLimitedLog
+from ..market_data import MarketData
 
 logger = logging.getLogger(__name__)
 
-MD = dict[str, Any]
+#: what an engine receives: a plain dict at runtime, keys and types in ``MarketData``
+MD = MarketData
 
 
 async def cancel_and_wait(task: asyncio.Task[Any], grace_s: float, what: str) -> bool:
@@ -63,7 +66,7 @@ class Engine:
         drop_log_interval_s: float = 10.0,
     ) -> None:
         if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+            raise UsageError(f"queue_size must be >= 1, got {queue_size}")
         self.symbol = symbol
         self.md_timeout = md_timeout
         self.last_md: MD | None = None
@@ -178,7 +181,7 @@ class Engine:
     async def start(self) -> None:
         """Run :meth:`run` in a task named after the symbol; no-op when already started."""
         if self._stop_requested:
-            raise RuntimeError(f"engine {self.symbol} was stopped; engines are not restartable")
+            raise LifecycleError(f"engine {self.symbol} was stopped; engines are not restartable")
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name=f"engine:{self.symbol}")
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from backend.src.engine.engine import MD, Engine, cancel_and_wait, wait_bounded
 from backend.src.log_limits import RateLimitedLog
 
+from ..errors import LifecycleError, UsageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,7 +63,7 @@ class EngineManager:
     ) -> None:
         self.symbols: list[str] = list(dict.fromkeys(symbols))
         if not self.symbols:
-            raise ValueError("EngineManager needs at least one symbol")
+            raise UsageError("EngineManager needs at least one symbol")
         self._engines: dict[str, Engine] = {s: engine_factory(s, queue_size=queue_size) for s in self.symbols}
         self._feeder = feeder
         self._feeder_factory = feeder_factory or _default_feeder_factory
@@ -106,7 +108,7 @@ class EngineManager:
         failed ``start()`` (or ``async with``) leaves no task behind.
         """
         if self._stop_task is not None:
-            raise RuntimeError("EngineManager was stopped; it is not restartable")
+            raise LifecycleError("EngineManager was stopped; it is not restartable")
         if self._feeder_task is not None:
             return
         try:

@@ -53,9 +53,10 @@ from google.protobuf.message import Message
 
 from ..adapters import mexc_klines as klines
 from ..adapters.mexc_ccxt import MexcAdapter
-from ..adapters.mexc_instruments import UnknownSymbolError
 from ..adapters.mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
-from ..adapters.mexc_subscriptions import SubscriptionRejected, message_hash
+from ..adapters.mexc_subscriptions import message_hash
+from ..errors import SubscriptionRejected, UnknownSymbolError
+from ..market_data import MINUTE_MS
 from .doctor_record import DoctorWsClient, Frame, WireLog
 
 try:  # protobuf ≥ 4.21: the only unknown-field API the upb backend implements
@@ -65,7 +66,6 @@ except ImportError:  # pragma: no cover - older protobuf: fall back to byte coun
 
 log = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
 #: The kline page cap the library pages with (``mexc_klines.PAGE_LIMIT``).
 PAGE_CAP = klines.PAGE_LIMIT
 #: Frames of a channel collected before judging its shape ...

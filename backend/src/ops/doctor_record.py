@@ -27,8 +27,9 @@ from ccxt.async_support.base.ws.client import Client
 from ccxt.protobuf.mexc.PushDataV3ApiWrapper_pb2 import PushDataV3ApiWrapper
 from google.protobuf.message import DecodeError
 
-from ..adapters.mexc_subscriptions import SubscriptionRejected, message_hash, rejected_channels
+from ..adapters.mexc_subscriptions import message_hash, rejected_channels
 from ..adapters.mexc_ws_client import GuardedClient, MexcWsClient
+from ..errors import SubscriptionRejected
 
 
 @dataclass(frozen=True)

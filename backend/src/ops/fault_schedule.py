@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import UsageError
+
 KINDS = ("drop", "close", "silence", "nopong", "refuse", "malformed", "jump")
 #: Faults during which the exchange itself is unavailable: the downtime they cause is the
 #: exchange's, not the feed's (reported separately), and recovery is timed from their end.
@@ -25,7 +27,7 @@ def parse_duration(text: str) -> float:
     """``"30m"`` → 1800.0 seconds; plain numbers are seconds."""
     match = _DURATION.match(text.strip())
     if match is None:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 24h)")
+        raise UsageError(f"not a duration: {text!r} (use e.g. 90s, 30m, 24h)")
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
@@ -47,13 +49,13 @@ def parse_schedule(text: str, run_s: float) -> list[FaultEvent]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, sep, rest = item.partition("/") if "/" in item else item.partition("@")
         if kind not in KINDS or not sep:
-            raise ValueError(f"bad fault {item!r}: use KIND@AT[:FOR] or KIND/EVERY with KIND in {KINDS}")
+            raise UsageError(f"bad fault {item!r}: use KIND@AT[:FOR] or KIND/EVERY with KIND in {KINDS}")
         when, _, length = rest.partition(":")
         for_s = parse_duration(length) if length else (30.0 if kind in EXCHANGE_OUTAGES else 0.0)
         if sep == "/":
             every = parse_duration(when)
             if every <= 0:
-                raise ValueError(f"bad fault {item!r}: the repeat interval must be positive")
+                raise UsageError(f"bad fault {item!r}: the repeat interval must be positive")
             events += [FaultEvent(k * every, kind, for_s) for k in range(1, int(run_s // every) + 1)]
         else:
             events.append(FaultEvent(parse_duration(when), kind, for_s))

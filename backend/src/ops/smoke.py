@@ -29,6 +29,8 @@ from ..adapters.mexc_ccxt import MexcAdapter
 from ..data.health import FeedHealth, KpiRow, kpi_report
 from ..data.market_feeder import MarketFeeder
 from ..engine.manager import EngineManager
+from ..errors import UsageError
+from ..market_data import Channel
 from .fault_schedule import EXCHANGE_OUTAGES, FaultEvent, overlap
 
 log = logging.getLogger(__name__)
@@ -86,13 +88,13 @@ class SmokeRun:
     async def run(self) -> SmokeResult:
         cfg = self.config
         if cfg.schedule and not cfg.use_sim:
-            raise ValueError("a fault schedule needs the simulator (--sim): MEXC is not ours to break")
+            raise UsageError("a fault schedule needs the simulator (--sim): MEXC is not ours to break")
         async with _exchange(cfg.use_sim) as sim:
             adapter = MexcAdapter(
                 cfg.symbols,
                 rate_limit=sim is None,
                 urls=sim.urls if sim is not None else None,
-                stale_after={"ticker": cfg.watchdog_s},
+                stale_after={Channel.TICKER: cfg.watchdog_s},
             )
             feeder = MarketFeeder(cfg.symbols, adapter=adapter, health=self.health)
             manager = EngineManager(cfg.symbols, feeder=feeder)
@@ -122,7 +124,7 @@ class SmokeRun:
     async def _play(self, sim: Any) -> None:
         for event in self.config.schedule:
             await asyncio.sleep(max(0.0, self._t0 + event.at_s - time.monotonic()))
-            before = {s: self.health.channel(s, "ticker").reconnects for s in self.config.symbols}
+            before = {s: self.health.channel(s, Channel.TICKER).reconnects for s in self.config.symbols}
             log.info("fault: %s for %.0fs", event.kind, event.for_s)
             start = time.monotonic()
             if event.kind in EXCHANGE_OUTAGES:  # clipped to "now" when graded mid-outage
@@ -159,7 +161,7 @@ class SmokeRun:
         """Seconds from ``healthy_at`` until every symbol has fresh ticker data again."""
         worst = 0.0
         for symbol in self.config.symbols:
-            channel = self.health.channel(symbol, "ticker")
+            channel = self.health.channel(symbol, Channel.TICKER)
             deadline = healthy_at + RECOVERY_GIVE_UP_S
             while True:
                 last = channel.last_data_at

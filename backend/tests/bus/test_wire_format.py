@@ -14,12 +14,12 @@ from backend.src.bus.codec import (
     CODEC_VERSION,
     SEQ_HEADER,
     SOURCE_HEADER,
-    CodecError,
     decode_md,
     encode_md,
     md_headers,
 )
 from backend.src.bus.subjects import md_subject, subject_symbol, symbol_token, token_symbol
+from backend.src.errors import CodecError
 
 MD = {
     "symbol": "BTC/USDT",

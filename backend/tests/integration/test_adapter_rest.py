@@ -10,8 +10,8 @@ import ccxt
 import pytest
 
 from backend.src.adapters.mexc_ccxt import MexcAdapter
-from backend.src.adapters.mexc_instruments import UnknownSymbolError
 from backend.src.adapters.mexc_klines import bar_open, timeframe_ms
+from backend.src.errors import UnknownSymbolError
 from backend.src.sim.market_model import SimMarket
 from backend.src.sim.server import MexcSimulator
 

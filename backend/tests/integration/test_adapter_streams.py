@@ -9,7 +9,7 @@ import pytest
 
 from backend.src.adapters import mexc_ccxt
 from backend.src.adapters.mexc_ccxt import MexcAdapter
-from backend.src.adapters.mexc_instruments import UnknownSymbolError
+from backend.src.errors import UnknownSymbolError
 from backend.src.sim.server import MexcSimulator
 
 from .streams import Collector

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ccxt.protobuf.mexc.PushDataV3ApiWrapper_pb2 import PushDataV3ApiWrapper
 
-from backend.src.adapters.mexc_instruments import UnknownSymbolError
+from backend.src.errors import UnknownSymbolError
 from backend.src.ops.doctor import EXPECTED, Doctor, DoctorReport, Status, unknown_bytes, unknown_fields
 from backend.src.sim.server import MexcSimulator
 

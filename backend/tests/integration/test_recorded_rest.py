@@ -19,8 +19,8 @@ import pytest_asyncio
 
 from backend.src.adapters.backoff import Backoff
 from backend.src.adapters.mexc_ccxt import MexcAdapter
-from backend.src.adapters.mexc_instruments import UnknownSymbolError
 from backend.src.adapters.mexc_universe import UniverseSpec
+from backend.src.errors import UnknownSymbolError
 from backend.src.sim.server import MexcSimulator, sim_urls
 
 from ..recorded_real import REST_ROUTES, RecordedMexc, payload

@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from backend.src.adapters import mexc_fast_path as fast
-from backend.src.adapters.mexc_parsing import MalformedPayload, parse_book_ticker, parse_trades
+from backend.src.adapters.mexc_parsing import parse_book_ticker, parse_trades
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.errors import MalformedPayload
 from backend.src.sim import frames
 from backend.src.sim.intervals import BY_WS_ID
 from backend.src.sim.market_model import Bar, BookTicker, DepthDelta, SimMarket, Trade

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from backend.src.data.live_bars import MINUTE_MS, LiveBars
 from backend.src.data.md_mapping import SymbolState
+from backend.src.market_data import MD_FIELDS
 
 T0 = 1_700_000_040_000
-REQUIRED = {
-    *("symbol", "price", "spread", "vol", "texts", "funding", "oi", "ts", "bid", "ask", "stale"),
-    *("funding_ts", "oi_ts"),
-}
+#: the Epic's fields are all there, and nothing beyond the declared schema
+EPIC = {"symbol", "price", "spread", "vol", "texts", "funding", "oi"}
+REQUIRED = set(MD_FIELDS)
+assert EPIC <= REQUIRED
 
 
 def state() -> SymbolState:

@@ -6,11 +6,11 @@ import pytest
 
 from backend.src.adapters.mexc_instruments import (
     InstrumentProvider,
-    UnknownSymbolError,
     api_trading,
     perp_symbol_for,
     streamable,
 )
+from backend.src.errors import UnknownSymbolError
 
 from .recorded import MARKETS
 

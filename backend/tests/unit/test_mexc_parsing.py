@@ -6,13 +6,13 @@ import ccxt
 import pytest
 
 from backend.src.adapters.mexc_parsing import (
-    MalformedPayload,
     parse_24h_stats,
     parse_book_ticker,
     parse_swap_ticker,
     parse_trades,
 )
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.errors import MalformedPayload
 
 from .recorded import MARKETS, RECORDED
 

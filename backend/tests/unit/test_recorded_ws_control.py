@@ -19,11 +19,11 @@ from aiohttp import WSMessage, WSMsgType
 
 from backend.src.adapters.mexc_subscriptions import (
     ContractRefusal,
-    SubscriptionRejected,
     contract_refusal,
     rejected_channels,
 )
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.errors import SubscriptionRejected
 from backend.src.sim.server import sim_urls
 
 from ..recorded_real import RecordedMexc, ccxt_markets, frame_text, payload

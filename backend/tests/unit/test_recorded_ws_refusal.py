@@ -20,8 +20,8 @@ import pytest_asyncio
 
 from backend.src.adapters.backoff import Backoff, is_transient
 from backend.src.adapters.mexc_ccxt import MexcAdapter
-from backend.src.adapters.mexc_subscriptions import SubscriptionRejected
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.errors import SubscriptionRejected
 from backend.src.sim.server import sim_urls
 
 from ..helpers import wait_until

@@ -1,0 +1,69 @@
+"""The md an engine receives, defined once; the stream channels; the minute.
+
+Why here, at the package root: the feeder builds md (``data.md_mapping``), engines consume it
+(``engine``), the bus carries it (``bus.codec``) and the adapter names its streams by channel;
+none of them should import another layer just for a schema. At runtime an md is a plain
+``dict`` (the bus encodes it as JSON, engines index it); :class:`MarketData` gives its keys and
+types to readers and type checkers.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypedDict
+
+#: One minute in ms: the grid of the bars the feeder keeps.
+MINUTE_MS = 60_000
+
+
+class Channel(StrEnum):
+    """A per-symbol data stream (feed health keys, drop counters, watchdog thresholds)."""
+
+    #: MEXC's spot book ticker (bid/ask); the symbol's freshness follows it
+    TICKER = "ticker"
+    #: MEXC's aggregated spot deals
+    TRADES = "trades"
+    #: the USDT perpetual's ``push.ticker`` (funding, open interest)
+    SWAP = "swap"
+    #: REST klines (bootstrap and backfill): only their rejected rows are counted
+    KLINES = "klines"
+    #: REST 24 h statistics: only their rejected figures are counted
+    STATS = "stats"
+
+
+class MarketData(TypedDict):
+    """One md, as :meth:`backend.src.data.md_mapping.SymbolState.to_md` builds it.
+
+    Every md satisfies the rules of :mod:`backend.src.validation` (finite positive prices,
+    ``bid < ask``, ``ts`` within the window around the exchange clock); see the README.
+    """
+
+    #: unified spot symbol, e.g. ``BTC/USDT``
+    symbol: str
+    #: exchange time (ms) of the newest record folded in — never the local clock
+    ts: int | None
+    #: last trade price; before the first trade, the latest bar close
+    price: float | None
+    #: best bid / ask from MEXC's book ticker, and ``ask - bid``
+    bid: float | None
+    ask: float | None
+    spread: float | None
+    #: rolling 24 h base volume from the 1 m bars
+    vol: float
+    #: news/social texts about the symbol (``[]`` without text sources)
+    texts: list[str]
+    #: the perpetual's current funding rate; None when the symbol has no perpetual
+    funding: float | None
+    #: the perpetual's open interest in base units; None when it has no perpetual
+    oi: float | None
+    #: exchange time (ms) of the record that last set ``funding`` / ``oi``: they come from their
+    #: own stream, which can stall or be refused while the book flows
+    funding_ts: int | None
+    oi_ts: int | None
+    #: True while the symbol's book ticker has been silent past its threshold: the other
+    #: fields are the last known values and must not be traded on
+    stale: bool
+
+
+#: The md keys, in the order the feeder builds them.
+MD_FIELDS: tuple[str, ...] = tuple(MarketData.__annotations__)
