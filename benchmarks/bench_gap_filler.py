@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from seed_reference import seed_fill_minute_bars
 
 from backend.src.data.gap_filler import fill_bars, fill_bars_columns, minute_floor
-from backend.tests.seed_reference import seed_fill_minute_bars
 
 logger = logging.getLogger("bench_gap_filler")
 

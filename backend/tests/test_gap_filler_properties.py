@@ -21,7 +21,7 @@ from backend.src.data.gap_filler import (
     grid_floor,
     timeframe_to_ms,
 )
-from backend.tests.seed_reference import seed_fill, seed_fill_minute_bars
+from benchmarks.seed_reference import seed_fill, seed_fill_minute_bars
 
 MIN = 60_000
 TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]

@@ -38,6 +38,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from .. import validation
+from ..backoff import Backoff, log_and_sleep
 from ..errors import (
     AdapterClosedError,
     ConnectionRotated,
@@ -50,7 +51,6 @@ from ..log_limits import RateLimitedLog
 from ..market_data import Channel
 from ..tasks import TaskSet
 from . import mexc_klines as klines
-from .backoff import Backoff, is_rate_limit, is_transient, log_and_sleep
 from .mexc_instruments import Instrument, InstrumentProvider, perp_symbol_for
 from .mexc_parsing import (
     parse_24h_stats,
@@ -62,6 +62,7 @@ from .mexc_quiet import QUIET_AFTER, BookSnapshots, Verdict, judge_silence
 from .mexc_universe import Selection, UniverseSpec, select_universe
 from .mexc_ws_client import MexcWsClient
 from .time_sync import ClockSync
+from .transient import is_rate_limit, is_transient
 
 log = logging.getLogger(__name__)
 

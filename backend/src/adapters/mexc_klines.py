@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..data.gap_filler import grid_floor, timeframe_to_ms
 from ..errors import UsageError
+from ..timeframes import grid_floor, timeframe_to_ms
 
 PAGE_LIMIT = 500
 

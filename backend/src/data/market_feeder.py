@@ -38,10 +38,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from ..adapters.backoff import Backoff, is_transient, log_and_sleep
 from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
 from ..adapters.mexc_universe import Selection, UniverseSpec, changes
+from ..adapters.transient import is_transient
+from ..backoff import Backoff, log_and_sleep
 from ..errors import NoValidSymbolError, UnknownSymbolError, UsageError
 from ..log_limits import RateLimitedLog
 from ..market_data import Channel

@@ -25,8 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 import feedparser
 
-from backend.src.adapters.backoff import Backoff
-
+from ..backoff import Backoff
 from ..errors import TextSourceError
 
 logger = logging.getLogger(__name__)

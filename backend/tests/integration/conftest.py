@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest_asyncio
 
-from backend.src.adapters.backoff import Backoff
 from backend.src.adapters.mexc_ccxt import MexcAdapter
+from backend.src.backoff import Backoff
 from backend.src.sim.server import MexcSimulator
 
 

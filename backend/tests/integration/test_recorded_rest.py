@@ -17,9 +17,9 @@ import ccxt
 import pytest
 import pytest_asyncio
 
-from backend.src.adapters.backoff import Backoff
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_universe import UniverseSpec
+from backend.src.backoff import Backoff
 from backend.src.errors import UnknownSymbolError
 from backend.src.sim.server import MexcSimulator, sim_urls
 

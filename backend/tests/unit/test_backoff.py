@@ -5,7 +5,8 @@ import random
 import ccxt
 import pytest
 
-from backend.src.adapters.backoff import Backoff, is_rate_limit, is_transient
+from backend.src.adapters.transient import is_rate_limit, is_transient
+from backend.src.backoff import Backoff
 
 
 class FakeClock:

@@ -12,7 +12,7 @@ import json
 import ccxt
 import pytest
 
-from backend.src.adapters.backoff import is_transient
+from backend.src.adapters.transient import is_transient
 
 from ..recorded_real import entry, names, payload
 

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from backend.src.adapters.backoff import Backoff, is_transient
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_ws_client import MexcWsClient
+from backend.src.adapters.transient import is_transient
+from backend.src.backoff import Backoff
 from backend.src.errors import SubscriptionRejected
 from backend.src.sim.server import sim_urls
 

@@ -1,10 +1,13 @@
-"""Exponential backoff with full jitter, and the classification of exchange errors.
+"""Exponential backoff with full jitter, and the one retry step that uses it.
 
 Why full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): after a venue-wide
 outage every client reconnects at once; drawing each delay uniformly from ``[0, ceiling]``
 spreads them out. The ceiling doubles per consecutive failure from ``base`` up to ``cap``.
 ``cap`` is kept low (6 s by default) because the Epic's KPI is recovery within 10 s of the
 exchange becoming reachable again: a 30 s cap (ccxt's own dial backoff) would break it.
+
+Generic (REST calls, streams, bootstraps, text sources all retry with it); which errors are
+worth a retry is the caller's knowledge (``adapters.transient`` for ccxt's).
 
 The state is pure (clock and random source injected) so the policy is unit-testable without
 sleeping; :func:`log_and_sleep` is the only I/O.
@@ -19,32 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import ccxt
-
-#: Errors worth retrying: the request may succeed later without any change on our side.
-#: ``RateLimitExceeded`` and ``DDoSProtection`` (HTTP 429/418) are ``NetworkError`` subclasses
-#: in ccxt; they are listed for the reader.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ccxt.NetworkError,
-    ccxt.ExchangeNotAvailable,
-    ccxt.RateLimitExceeded,
-    ccxt.DDoSProtection,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True when ``exc`` is a failure that a retry may cure (network, 5xx, rate limit).
-
-    Not ``InvalidNonce`` (a ``NetworkError`` in ccxt 4.5): MEXC's "outside of the recvWindow"
-    (code 700003) comes back the same until the clock is fixed, so retrying it as is only
-    spends the rate limit.
-    """
-    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, ccxt.InvalidNonce)
-
-
-def is_rate_limit(exc: BaseException) -> bool:
-    """True for HTTP 429/418 style refusals, which must slow us down, not just be retried."""
-    return isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
+#: One random source for every backoff: a ``Random`` per stream costs ~5 KB, 10 MB at 2000
+#: symbols, and jitter needs no independent streams.
+_JITTER = random.Random()
 
 
 @dataclass
@@ -59,7 +39,7 @@ class Backoff:
     base: float = 1.0
     cap: float = 6.0
     reset_after: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = field(default_factory=lambda: _JITTER)
     clock: Callable[[], float] = time.monotonic
     attempts: int = 0
     _last_failure: float | None = None
