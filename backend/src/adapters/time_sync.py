@@ -28,12 +28,15 @@ class ClockSync:
     def __post_init__(self) -> None:
         self._samples = deque(maxlen=self.window)
         self._rtts = deque(maxlen=self.window)
+        self._offset = 0.0
 
     def add_sample(self, sent_ms: float, server_ms: float, received_ms: float) -> float:
         """Record one round trip; returns that sample's offset."""
         offset = server_ms - (sent_ms + received_ms) / 2.0
         self._samples.append(offset)
         self._rtts.append(received_ms - sent_ms)
+        # the median once per sample, not per read: ``now_ms`` runs for every record
+        self._offset = statistics.median(self._samples)
         return offset
 
     @property
@@ -43,7 +46,7 @@ class ClockSync:
     @property
     def offset_ms(self) -> float:
         """Best estimate of exchange time − local time; 0 before the first sample."""
-        return statistics.median(self._samples) if self._samples else 0.0
+        return self._offset
 
     @property
     def rtt_ms(self) -> float | None:
@@ -51,4 +54,4 @@ class ClockSync:
 
     def now_ms(self) -> int:
         """The exchange's current time as this process best knows it."""
-        return int(self.clock_ms() + self.offset_ms)
+        return int(self.clock_ms() + self._offset)

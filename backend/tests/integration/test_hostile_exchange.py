@@ -185,7 +185,8 @@ async def test_a_book_from_the_year_2100_never_freezes_the_book(make_adapter, si
 @pytest.mark.asyncio
 async def test_impossible_books_are_dropped_and_counted(make_adapter, sim, bid, ask, reason) -> None:
     async with feed(make_adapter, sim, ["BTC/USDT"]) as f:
-        await sim.faults.inject(spot_frame("bookTicker", "BTCUSDT", sim.clock.now_ms(), bid=bid, ask=ask))
+        frame = spot_frame("bookTicker", "BTCUSDT", sim.clock.now_ms(), bid=bid, ask=ask)
+        await sim.faults.inject(frame, path="/ws")
         await wait_until(lambda: f.dropped("BTC/USDT", "ticker").get(reason, 0) == 1, 2.0)
         await f.fresh_md_within("BTC/USDT", 1.0)
 
@@ -195,7 +196,8 @@ async def test_impossible_books_are_dropped_and_counted(make_adapter, sim, bid, 
 async def test_trades_at_impossible_prices_are_dropped(make_adapter, sim, price, qty, reason) -> None:
     async with feed(make_adapter, sim, ["BTC/USDT"]) as f:
         now = sim.clock.now_ms()
-        await sim.faults.inject(spot_frame("deals", "BTCUSDT", now, trades=[(price, qty, 2, now)]))
+        frame = spot_frame("deals", "BTCUSDT", now, trades=[(price, qty, 2, now)])
+        await sim.faults.inject(frame, path="/ws")
         await wait_until(lambda: f.dropped("BTC/USDT", "trades").get(reason, 0) == 1, 2.0)
         await f.fresh_md_within("BTC/USDT", 1.0)
         assert f.feeder.states["BTC/USDT"].bars.forming[3] > 0  # the bar's low was not touched
