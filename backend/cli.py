@@ -23,8 +23,10 @@ from typing import Any
 
 from .src.adapters.mexc_ccxt import MexcAdapter
 from .src.bus.cli import add_bus_commands, run_engines, run_feed
-from .src.data.market_feeder import BootstrapProgress, MarketFeeder
-from .src.data.text_sources import RssTextSource, TextHub
+from .src.data.bootstrap import BootstrapProgress
+from .src.data.market_feeder import MarketFeeder
+from .src.data.text_hub import TextHub
+from .src.data.text_rss import RssTextSource
 from .src.errors import LevibotError, UsageError
 from .src.exchange_urls import exchange_urls
 from .src.ops.doctor_cli import add_doctor_command, run_doctor
@@ -92,9 +94,25 @@ async def run(args: argparse.Namespace) -> int:
                 reload_interval=args.reload_interval,
                 bootstrap_concurrency=args.bootstrap_concurrency,
                 on_progress=on_progress,
+                data_dir=store_dir(args),
             )
             await stream(feeder, duration, args.metrics_port, quiet=args.quiet)
     return 0
+
+
+def store_dir(args: argparse.Namespace) -> str | None:
+    """Where ``run`` keeps its bar store: ``--data-dir``, else (against MEXC) the user's data
+    directory; none with ``--no-store``, and none by default against the simulator, whose
+    bars must never mix with MEXC's in the store a later real run warms up from."""
+    if args.no_store:
+        return None
+    if args.data_dir is not None:
+        return args.data_dir
+    if args.sim:
+        return None
+    import platformdirs
+
+    return platformdirs.user_data_dir("levibot", appauthor=False)
 
 
 async def stream(
@@ -133,30 +151,15 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 async def smoke(args: argparse.Namespace) -> int:
     """Run the feed under a fault schedule, print the KPI report; non-zero when a KPI is missed."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .src.data.health import format_kpi_table
     from .src.ops.fault_schedule import default_schedule, parse_duration, parse_schedule
+    from .src.ops.render import format_kpi_table, smoke_progress
     from .src.ops.smoke import SmokeConfig, SmokeRun
 
     duration = parse_duration(args.duration)
     text = args.faults if args.faults is not None else (default_schedule(duration) if args.sim else "")
     config = SmokeConfig(args.symbols, duration, parse_schedule(text, duration), use_sim=args.sim)
-    console = Console(stderr=True)
-    columns = (TextColumn("smoke"), BarColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, console=console, refresh_per_second=2) as progress:
-        task = progress.add_task("starting", total=duration)
-
-        def show(elapsed: float, totals: dict[str, Any]) -> None:
-            progress.update(
-                task,
-                completed=elapsed,
-                description=(
-                    f"md={totals['delivered']} dropped={totals['dropped']} reconnects={totals['reconnects']} "
-                    f"worst uptime={totals['worst_uptime_pct']}%"
-                ),
-            )
-
+    with smoke_progress(Console(stderr=True), duration) as show:
         result = await SmokeRun(config, progress=show).run()
     out = Console()
     out.print(
@@ -191,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
     run_p.add_argument("--sim-markets", type=int, default=None, help="with --sim: N synthetic USDT markets")
     run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run_p.add_argument(
+        "--data-dir",
+        default=None,
+        help="keep closed bars in a store here, so restarts read their history instead of "
+        "downloading it (default: the user's data directory against MEXC, none with --sim)",
+    )
+    run_p.add_argument("--no-store", action="store_true", help="keep no bar store")
     run_p.add_argument(
         "--rss", action="append", default=[], metavar="URL", help="RSS/Atom feed for md['texts'] (repeatable)"
     )

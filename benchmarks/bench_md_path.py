@@ -82,6 +82,7 @@ from rich.table import Table
 from rss import peak_rss_mb, rss_mb
 
 from backend.src import validation
+from backend.src.adapters.mexc import ccxt_compat
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
 from backend.src.adapters.mexc_ws_client import MexcWsClient
@@ -138,9 +139,9 @@ class OurPath:
     price), ``MarketFeeder._pump`` (channel health, ``apply_*``, backfill check, ``ready``,
     ``to_md``, delivery count) and ``EngineManager._on_md`` → ``Engine.push_md``: one md per
     record, and one per trade push (a batch of trades). The sync pieces are the library's own
-    methods (``_fresh_stats``, ``_parsed``, ``_maybe_backfill``, health, state, manager), so the
-    mirror is only the glue; the async-generator and task hops are left out (the end-to-end
-    run has those).
+    methods (``stats.fresh``, ``records.parsed``, ``Backfill.maybe_run``, health, state,
+    manager), so the mirror is only the glue; the async-generator and task hops are left out
+    (the end-to-end run has those).
     """
 
     def __init__(self, symbols: list[str], contract_sizes: dict[str, float | None], queue_size: int = 100):
@@ -153,7 +154,7 @@ class OurPath:
         self.seen = {s: validation.TradeDeduplicator() for s in symbols}
         never_stale = time.monotonic() + 1e9  # no background 24 h stats refresh (no REST here)
         for s in symbols:
-            self.adapter._stats24[s] = (never_stale, {"last": None, "volume": 1000.0})
+            self.adapter.stats.cache[s] = (never_stale, {"last": None, "volume": 1000.0})
         self.feeder = MarketFeeder(symbols, adapter=self.adapter)
         self.feeder.states = self.states
         self.health = self.feeder.feed_health
@@ -166,27 +167,26 @@ class OurPath:
         ad = self.adapter
         self.backoff.success()
         url_key = "swap" if kind == SWAP_TICKER else "spot"
-        client = ws.clients.get(ws.urls["api"]["ws"][url_key])
-        rx = getattr(client, "last_rx", 0.0) or time.perf_counter()
+        rx = ccxt_compat.frame_arrival(ws, url_key)
         state = self.states[symbol]
         if kind == BOOK_TICKER:
-            stats = ad._fresh_stats(symbol)
-            last = ad._last_trade.get(symbol, stats.get("last"))
-            record = ad._parsed(symbol, "ticker", parse_book_ticker, value, last, stats.get("volume"))
-            record = ad._checked(symbol, "ticker", record, validation.check_book, ad.clock.now_ms())
+            stats = ad.stats.fresh(symbol)
+            last = ad.stats.last_trade.get(symbol, stats.get("last"))
+            record = ad.records.parsed(symbol, "ticker", parse_book_ticker, value, last, stats.get("volume"))
+            record = ad.records.checked(symbol, "ticker", record, validation.check_book, ad.clock.now_ms())
             record["rx"] = rx
             self._pump(state, "ticker", state.apply_ticker, record)
         elif kind == DEALS:
-            trades = ad._parsed(symbol, "trades", parse_trades, value, rx)
-            trades = ad._valid_trades(symbol, trades, self.seen[symbol])
+            trades = ad.records.parsed(symbol, "trades", parse_trades, value, rx)
+            trades = ad.records.valid_trades(symbol, trades, self.seen[symbol])
             if not trades:  # as the adapter: nothing left of the push, nothing to deliver
                 return
-            ad._last_trade[symbol] = trades[-1]["price"]
+            ad.stats.last_trade[symbol] = trades[-1]["price"]
             self._pump(state, "trades", state.apply_trades, trades)
         elif kind == SWAP_TICKER:
             size = self.contract_sizes.get(symbol)
-            record = ad._parsed(symbol, "swap", parse_swap_ticker, value, size)
-            record = ad._checked(symbol, "swap", record, validation.check_swap, ad.clock.now_ms())
+            record = ad.records.parsed(symbol, "swap", parse_swap_ticker, value, size)
+            record = ad.records.checked(symbol, "swap", record, validation.check_swap, ad.clock.now_ms())
             record["rx"] = rx
             self._pump(state, "swap", state.apply_swap, record)
 
@@ -206,7 +206,7 @@ class OurPath:
             health.on_drop("stale")
             return
         if channel == "trades":
-            self.feeder._maybe_backfill(state)
+            self.feeder.backfill.maybe_run(state)
         if state.stale and channel == self.health.freshness_channel:
             state.stale = False
         if not state.ready():

@@ -168,7 +168,7 @@ def feed_sample(feeder: Any, engines: dict[str, Any]) -> dict[str, Any]:
     adapter = feeder.adapter
     health = feeder.feed_health
     chans = [*health._channels.values(), *health._retired]
-    shards = [ws for ws, _ in adapter._shards.values()]
+    shards = [ws for ws, _ in adapter.shards.entries.values()]
     events: Counter[str] = Counter()
     for (_, event), count in adapter.counters.items():
         events[event.split(".")[0]] += count
@@ -319,7 +319,8 @@ async def child_feed(args: argparse.Namespace) -> None:
     import_library()
     from backend.src.adapters.mexc_ccxt import MexcAdapter
     from backend.src.adapters.mexc_universe import UniverseSpec
-    from backend.src.data.market_feeder import BootstrapProgress, MarketFeeder
+    from backend.src.data.bootstrap import BootstrapProgress
+    from backend.src.data.market_feeder import MarketFeeder
     from backend.src.engine.engine import Engine
 
     rss_imports = proc_status()["VmRSS"]

@@ -35,7 +35,7 @@ from md_path_frames import sim_markets
 from rich.table import Table
 from rss import rss_mb
 
-from backend.src.adapters import mexc_ccxt
+from backend.src.adapters.mexc import shards
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_ws_client import MexcWsClient
 from backend.src.data.market_feeder import MarketFeeder
@@ -70,14 +70,14 @@ class CountingWsClient(MexcWsClient):
 @contextlib.contextmanager
 def counting_clients(fast_path: bool) -> Iterator[list[CountingWsClient]]:
     """Make ``MexcAdapter`` build :class:`CountingWsClient` websockets for one case."""
-    original = mexc_ccxt.MexcWsClient
+    original = shards.MexcWsClient
     CountingWsClient.fast_default = fast_path
     CountingWsClient.instances = []
-    mexc_ccxt.MexcWsClient = CountingWsClient  # type: ignore[misc]
+    shards.MexcWsClient = CountingWsClient  # type: ignore[misc]
     try:
         yield CountingWsClient.instances
     finally:
-        mexc_ccxt.MexcWsClient = original  # type: ignore[misc]
+        shards.MexcWsClient = original  # type: ignore[misc]
 
 
 class DrainingEngine(Engine):

@@ -17,6 +17,7 @@ importing ccxt or knowing which module raised. So:
 * :class:`BusError` — the network bus (NATS) refused or lost something.
 * :class:`TextSourceError` — a news/social text source failed.
 * :class:`LifecycleError` — an object used after it was stopped or closed.
+* :class:`StoreError` — the bar store cannot be opened (in use by another feeder, another format).
 """
 
 from __future__ import annotations
@@ -96,3 +97,15 @@ class BusClosedError(BusError, ConnectionError):
 
 class TextSourceError(LevibotError):
     """A text source could not be read or parsed."""
+
+
+class StoreError(LevibotError):
+    """The bar store cannot be used as asked."""
+
+
+class StoreLockedError(StoreError):
+    """Another process writes to this bar store."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by another format version."""

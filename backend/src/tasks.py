@@ -57,3 +57,24 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def cancel_bounded(task: asyncio.Task[Any], grace_s: float, what: str) -> bool:
+    """Cancel ``task``, wait at most ``grace_s`` for it, and consume its outcome.
+
+    Why bounded: a task that swallows cancellation must not hang shutdown. Consuming the
+    outcome avoids "Task exception was never retrieved". Returns True when the task finished.
+    """
+    task.cancel()
+    return await wait_bounded(task, grace_s, what)
+
+
+async def wait_bounded(task: asyncio.Task[Any], limit_s: float, what: str) -> bool:
+    """Wait at most ``limit_s`` for ``task`` (without cancelling it); True when it finished."""
+    done, _ = await asyncio.wait({task}, timeout=max(limit_s, 0.0))
+    if not done:
+        log.error("%s did not finish within %.2fs; leaving it behind", what, limit_s)
+        return False
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("%s ended with %r", what, exc)
+    return True

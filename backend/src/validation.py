@@ -218,3 +218,69 @@ def clean_stats(stats: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     elif volume is None and stats.get("volume") is not None:
         reason = BAD_SIZE
     return {**stats, "last": last, "volume": volume}, reason
+
+
+#: md dropped by an engine host because its values are impossible (the reasons above, plus):
+BAD_MD = "bad_md"
+
+
+def check_md(md: Mapping[str, Any], now_ms: float) -> str | None:
+    """An md dict that arrived from outside this process (the bus): None when it could have
+    been built by a feeder that applied the rules above, else the drop reason.
+
+    Why again on the receiving side: the feeder validated its records, but a message on the
+    network may not come from a feeder. ``now_ms`` is the receiver's clock, not the exchange's,
+    so only the future bound applies (``MAX_FUTURE_MS``, room for clock skew between hosts); an
+    old ``ts`` is legitimate (the last md of a symbol nobody streams, marked ``stale``). Absent
+    figures (None: no trade or no book yet) are fine.
+    """
+    price, bid, ask, ts = md.get("price"), md.get("bid"), md.get("ask"), md.get("ts")
+    funding, oi = md.get("funding"), md.get("oi")
+    try:
+        if (
+            type(price) is float  # the common md: every figure present, a float, in range
+            and type(bid) is float
+            and type(ask) is float
+            and 0.0 < price < inf
+            and 0.0 < bid < ask < inf
+            and 0.0 < md["spread"] < inf
+            and 0.0 <= md["vol"] < inf
+            and ts <= now_ms + MAX_FUTURE_MS
+            and (funding is None or (type(funding) is float and abs(funding) <= MAX_ABS_FUNDING))
+            and (oi is None or (type(oi) is float and 0.0 <= oi < inf))
+            and type(md["symbol"]) is str
+            and isinstance(md.get("texts", ()), list | tuple)
+        ):
+            return None
+    except (TypeError, KeyError):
+        pass
+    return _md_reason(md, now_ms)
+
+
+def _md_reason(md: Mapping[str, Any], now_ms: float) -> str | None:
+    """The slow path of :func:`check_md`: which rule failed, if any."""
+    if not isinstance(md.get("symbol"), str) or not isinstance(md.get("texts", ()), list | tuple):
+        return BAD_MD
+    price, bid, ask, ts = md.get("price"), md.get("bid"), md.get("ask"), md.get("ts")
+    for value in (price, bid, ask):
+        if value is not None and not (_is_number(value) and _positive(value)):
+            return BAD_PRICE
+    if bid is not None and ask is not None and bid >= ask:
+        return CROSSED
+    spread = md.get("spread")
+    if spread is not None and not (_is_number(spread) and _positive(spread)):
+        return BAD_PRICE
+    vol = md.get("vol")
+    if vol is not None and not (_is_number(vol) and _non_negative(vol)):
+        return BAD_SIZE
+    if ts is not None:
+        if not _is_number(ts) or not isfinite(ts):
+            return NOT_NUMBER
+        if ts > now_ms + MAX_FUTURE_MS:
+            return FUTURE
+    if (reason := check_funding(md.get("funding"))) is not None:
+        return reason
+    oi = md.get("oi")
+    if oi is not None and not (_is_number(oi) and _non_negative(oi)):
+        return BAD_OI
+    return None

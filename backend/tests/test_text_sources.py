@@ -15,13 +15,10 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from backend.src.data.text_sources import (
-    RssTextSource,
-    TextHub,
-    TextItem,
-    TextSource,
-    base_asset,
-)
+from backend.src.data.text_hub import TextHub
+from backend.src.data.text_rss import RssTextSource
+from backend.src.data.text_sources import TextItem, TextSource
+from backend.src.data.text_symbols import base_asset
 from backend.src.errors import TextSourceError
 from backend.tests.helpers import pending_tasks, wait_until
 

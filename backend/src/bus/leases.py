@@ -11,10 +11,10 @@ the lease time:
   else holds the key). A node that dies stops renewing; the server drops its keys after
   ``ttl`` and the others claim the symbols at their next tick: takeover within about
   ``4/3·ttl`` plus the new owner's bootstrap.
-* Each node holds at most its fair share ``ceil(len(universe) / live_nodes)`` (a pure function,
-  :func:`plan_leases`): when a node joins, the others release their surplus; when one leaves,
-  the others' share grows and they claim its symbols. Ties are broken by rendezvous hashing so
-  nodes prefer different symbols and rarely race for the same key.
+* Each node holds at most its fair share ``ceil(len(universe) / live_nodes)`` (a pure
+  function, :func:`.lease_plan.plan_leases`): when a node joins, the others release their
+  surplus; when one leaves, the others' share grows and they claim its symbols. Ties are broken
+  by rendezvous hashing so nodes prefer different symbols and rarely race for the same key.
 
 No overlap: a symbol is handed to the feeder only after its key was created, taken from the
 feeder before its key is purged, and dropped locally (``on_release``) once its last successful
@@ -24,79 +24,55 @@ landed, or a NATS restart shorter than the TTL) and is re-adopted at the next ti
 start every taken key is unsure too, so a node restarted under the same id takes its symbols
 back at once instead of waiting for its old leases to expire.
 
-Why ``stream_info`` for the scan: it lists the bucket's live subjects in one request, where a
-KV ``keys()`` would create a consumer per tick; releases purge the key rather than deleting it,
-so no delete markers appear in that list.
+Self-healing: a server restarted with an empty store (or a deleted bucket) shows up as the
+heartbeat or the scan finding no stream; the node then re-creates the bucket with its settings
+and claims again (its leases, re-taken with a create, stay its own). A bucket without a TTL
+(made by hand) would let leases live forever: that is a clear error, not something to adopt.
+
+The bucket's layout (key names, creating or binding it, scanning it) is :mod:`.lease_bucket`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoStreamResponseError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
-from ..errors import BusError, UsageError
+from ..errors import UsageError
 from ..log_limits import RateLimitedLog
-from .connection import STREAM_NAME_IN_USE, BusClient
-from .subjects import symbol_token, token_symbol
+from .connection import BusClient
+from .lease_bucket import (
+    LEASE_BUCKET,
+    NODE_PREFIX,
+    BucketScan,
+    bucket_stream,
+    key_subject,
+    open_bucket,
+    scan_bucket,
+    symbol_key,
+)
+from .lease_plan import plan_leases
 
 log = logging.getLogger(__name__)
 
-LEASE_BUCKET = "levibot_leases"
-NODE_PREFIX = "node."
-SYMBOL_PREFIX = "sym."
 _NODE_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 Callback = Callable[[list[str]], Awaitable[None]]
 _NATS_ERRORS = (nats.errors.Error, OSError)
-
-
-# ---- pure planning -----------------------------------------------------------------------
-
-
-def fair_share(universe_size: int, live_nodes: int) -> int:
-    """Most symbols one node may hold: ``ceil(universe / nodes)``, so the shares cover it."""
-    return -(-universe_size // max(live_nodes, 1))
-
-
-def preference(node_id: str, symbol: str) -> int:
-    """Rendezvous score: each node ranks the universe in its own stable order."""
-    digest = hashlib.blake2b(f"{node_id}\x00{symbol}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-@dataclass(frozen=True)
-class LeasePlan:
-    """What one node does this tick: claim up to ``want`` of ``claim`` (in order), release ``release``."""
-
-    claim: tuple[str, ...]
-    want: int
-    release: tuple[str, ...]
-
-
-def plan_leases(
-    universe: Sequence[str], owned: Collection[str], taken: Collection[str], live_nodes: int, node_id: str
-) -> LeasePlan:
-    """Move ``owned`` towards the fair share: release the least preferred surplus, or list the
-    free symbols (in ``universe`` and not ``taken`` by anyone) most preferred first."""
-    target = fair_share(len(universe), live_nodes)
-    rank = {s: preference(node_id, s) for s in universe}
-    mine = sorted((s for s in owned if s in rank), key=rank.__getitem__, reverse=True)
-    if len(mine) > target:
-        return LeasePlan((), 0, tuple(mine[target:]))
-    free = sorted(
-        (s for s in universe if s not in taken and s not in owned), key=rank.__getitem__, reverse=True
-    )
-    return LeasePlan(tuple(free), target - len(mine), ())
+#: What a KV call on a bucket whose stream is gone raises (put: nobody answers; info: 404).
+_BUCKET_GONE = (nats.errors.NoRespondersError, NoStreamResponseError, NotFoundError)
 
 
 # ---- the lease table ---------------------------------------------------------------------
@@ -130,7 +106,7 @@ class SymbolLeases:
         self.client = client
         self.node_id = node_id
         self.universe = list(dict.fromkeys(universe))
-        self._keys = {s: SYMBOL_PREFIX + symbol_token(s) for s in self.universe}
+        self._keys = {s: symbol_key(s) for s in self.universe}
         self._on_acquire = on_acquire
         self._on_release = on_release
         self.ttl = ttl
@@ -151,10 +127,6 @@ class SymbolLeases:
     @property
     def owned(self) -> list[str]:
         return sorted(self._leases)
-
-    @property
-    def _stream(self) -> str:
-        return f"KV_{self.bucket}"  # nats-py's (and the Go client's) name of a bucket's stream
 
     def _loop_time(self) -> float:
         return asyncio.get_running_loop().time()
@@ -177,13 +149,17 @@ class SymbolLeases:
         self._running = True
         try:
             await self.client.connect()
-            while self._kv is None and not self._stop.is_set():
-                try:
-                    self._kv = await self._open_bucket()
-                except _NATS_ERRORS as exc:
-                    self._error("opening the lease bucket", exc)
-                    await self._sleep(self.retry_s)
             while not self._stop.is_set():
+                if self._kv is None:
+                    try:
+                        self._kv, self.ttl = await open_bucket(
+                            self.client.js, self.bucket, self.ttl, self.node_id
+                        )
+                    except _NATS_ERRORS as exc:
+                        self._error("opening the lease bucket", exc)
+                        await self._drop(self._expired(self._loop_time()), reason="expired")
+                        await self._sleep(self.retry_s)
+                        continue
                 started = self._loop_time()
                 await self._tick()
                 wake = min([started + self.ttl / 3, *(lease.valid_until for lease in self._leases.values())])
@@ -198,54 +174,29 @@ class SymbolLeases:
         except TimeoutError:
             pass
 
-    async def _open_bucket(self) -> KeyValue:
-        """Create the bucket, or bind to an existing one and adopt its TTL (all nodes must agree)."""
-        js = self.client.js
-        config = KeyValueConfig(
-            bucket=self.bucket,
-            description="levibot feeder leases: node.<id> heartbeats, sym.<BASE>_<QUOTE> owners",
-            history=1,
-            ttl=self.ttl,
-            storage=StorageType.FILE,
-        )
-        try:
-            return await js.create_key_value(config)
-        except BadRequestError as exc:
-            if exc.err_code != STREAM_NAME_IN_USE:
-                raise
-        kv = await js.key_value(self.bucket)
-        ttl = (await kv.status()).ttl
-        if not ttl:
-            raise BusError(f"lease bucket {self.bucket} has no TTL; delete it so it can be re-created")
-        if ttl != self.ttl:
-            log.warning(
-                "%s: lease bucket %s has ttl %.3gs (asked %.3gs); using it",
-                self.node_id,
-                self.bucket,
-                ttl,
-                self.ttl,
-            )
-            self.ttl = ttl
-        return kv
-
     async def _tick(self) -> None:
         """Renew, heartbeat, scan; then release the surplus and claim up to the fair share."""
         assert self._kv is not None
         sent = self._loop_time()
         await self._drop(self._expired(sent), reason="expired")
-        scan: tuple[int, set[str]] | None = None
+        scan: BucketScan | None = None
         lost: list[str] = []
         try:
             async with asyncio.timeout_at(self._deadline()):
                 lost = await self._renew_all(sent)
                 await self._kv.put(NODE_PREFIX + self.node_id, self._value)
-                scan = await self._scan()
+                scan = await scan_bucket(self.client.js, self.bucket, self.node_id)
         except (TimeoutError, *_NATS_ERRORS) as exc:  # also the deadline: expired leases drop next tick
             self._error("renew/heartbeat/scan", exc)
+            if isinstance(exc, _BUCKET_GONE):
+                log.warning("%s: lease bucket %s is gone; re-creating it", self.node_id, self.bucket)
+                self._kv = None
         await self._drop(lost, reason="lost")
         if scan is None:
             return
-        self.live_nodes, taken = scan
+        for key, exc in scan.bad_keys:
+            self._error(f"reading lease key {key!r}", exc)
+        self.live_nodes, taken = scan.live_nodes, scan.taken
         if not self._scanned:  # a restart under the same id finds its unexpired keys taken
             self._scanned = True
             self._unsure |= taken & set(self.universe)
@@ -327,22 +278,6 @@ class SymbolLeases:
         lease.valid_until = sent + self.ttl * 5 / 6
         return True
 
-    async def _scan(self) -> tuple[int, set[str]]:
-        """(live nodes including this one, symbols whose lease key exists)."""
-        info = await self.client.js.stream_info(self._stream, subjects_filter=f"$KV.{self.bucket}.>")
-        prefix = f"$KV.{self.bucket}."
-        nodes, taken = {self.node_id}, set()
-        for subject in info.state.subjects or {}:
-            key = subject.removeprefix(prefix)
-            if key.startswith(NODE_PREFIX):
-                nodes.add(key.removeprefix(NODE_PREFIX))
-            elif key.startswith(SYMBOL_PREFIX):
-                try:
-                    taken.add(token_symbol(key.removeprefix(SYMBOL_PREFIX)))
-                except ValueError as exc:
-                    self._error(f"reading lease key {key!r}", exc)
-        return len(nodes), taken
-
     async def _adopt(self, sent: float) -> list[str]:
         """Take back unsure leases whose key still names this node (or that are free now)."""
         tried = await self._each("adopt", sorted(self._unsure), lambda s: self._acquire(s, sent))
@@ -405,9 +340,9 @@ class SymbolLeases:
                 "%s: offline, %d lease keys expire in %.3gs instead", self.node_id, len(keys), self.ttl
             )
             return
-        js = self.client.js
+        js, stream = self.client.js, bucket_stream(self.bucket)
         await self._each(
-            "purge", keys, lambda k: js.purge_stream(self._stream, subject=f"$KV.{self.bucket}.{k}")
+            "purge", keys, lambda k: js.purge_stream(stream, subject=key_subject(self.bucket, k))
         )
 
     def stats(self) -> dict[str, Any]:

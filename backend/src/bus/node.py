@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from ..engine.engine import MD, cancel_and_wait, wait_bounded
 from ..errors import BusClosedError, BusError
+from ..market_data import MarketData as MD
+from ..tasks import cancel_bounded, wait_bounded
 from .connection import BusClient
 from .leases import SymbolLeases
 from .publisher import BusPublisher
@@ -90,7 +91,7 @@ class FeederNode:
             await self.close()
             for task in tasks:  # both end once closed; bounded so a stuck one cannot hang shutdown
                 if not await wait_bounded(task, self.stop_timeout, task.get_name()):
-                    await cancel_and_wait(task, 1.0, task.get_name())
+                    await cancel_bounded(task, 1.0, task.get_name())
 
     async def close(self) -> None:
         """Release the leases (the feeder stops those symbols first), then close the feeder, the

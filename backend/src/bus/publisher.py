@@ -22,9 +22,9 @@ from typing import Any
 
 import nats.errors
 
-from ..engine.engine import cancel_and_wait
 from ..errors import CodecError, UsageError
 from ..log_limits import RateLimitedLog
+from ..tasks import cancel_bounded
 from .codec import encode_md, md_headers
 from .connection import BusClient, ensure_md_stream
 from .subjects import md_subject
@@ -108,18 +108,21 @@ class BusPublisher:
         self._wakeup.set()
 
     async def _run(self) -> None:
-        """Publish the outbox in order; wait out disconnects; re-ensure the stream after them."""
+        """Ensure the stream (at once: engine hosts wait for it), then publish the outbox in
+        order; wait out disconnects; re-ensure the stream after them."""
         sent = 0
         while True:
+            if not self._stream_ready:
+                await self.client.wait_connected()
+                if not await self._ensure_stream():
+                    await asyncio.sleep(self.retry_s)
+                    continue
             if not self._outbox:
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             await self.client.wait_connected()
-            if not self._stream_ready and not await self._ensure_stream():
-                await asyncio.sleep(self.retry_s)
-                continue
             subject, seq, payload = self._outbox.popleft()
             try:
                 await self.client.nc.publish(subject, payload, headers=md_headers(self.session, seq))
@@ -170,4 +173,4 @@ class BusPublisher:
             log.warning(
                 "bus publisher closed with %d md unpublished or unflushed: %r", len(self._outbox), exc
             )
-        await cancel_and_wait(task, 1.0, "bus publisher")
+        await cancel_bounded(task, 1.0, "bus publisher")

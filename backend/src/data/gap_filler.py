@@ -21,8 +21,8 @@ Entry points
 ``fill_bars_columns(ts, open_, high, low, close, volume, step_ms)``
     columnar numpy fast path, fully vectorised.
 
-All three share one core (``_canonical_order`` -> ``_plan_gaps`` ->
-``_GapPlan``); the entry points only differ in how they read the input and
+All three share one core in :mod:`.gap_core` (``canonical_order`` -> ``plan_gaps`` ->
+``GapPlan``); the entry points only differ in how they read the input and
 materialise the output.  Per-bar work is done by numpy; the list path only
 runs Python code per *gap* (to splice the synthetic rows between slices of the
 caller's rows), never per bar -- except with ``snap=True``, which rebuilds
@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, overload
@@ -90,9 +89,20 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import UsageError, UsageTypeError
+from ..errors import UsageError
 from ..market_data import MINUTE_MS
 from ..timeframes import grid_floor, minute_floor, timeframe_to_ms
+from .gap_core import (
+    BoolArray,
+    FloatArray,
+    GapPlan,
+    IntArray,
+    as_int_ms,
+    canonical_order,
+    check_fill_close,
+    check_values,
+    plan_gaps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,155 +123,6 @@ _TS, _OPEN, _HIGH, _LOW, _CLOSE, _VOLUME = range(len(_COLUMNS))
 
 Bar = list[Any]  # [ms, open, high, low, close, volume], as ccxt returns them
 Bars = Sequence[Bar]
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-# --------------------------------------------------------------------------- #
-# Core: validation, canonical order, gap plan (shared by every entry point)
-# --------------------------------------------------------------------------- #
-def _as_int_ms(ts: npt.ArrayLike) -> IntArray:
-    """Convert timestamps to int64, refusing values that would be truncated.
-
-    Float timestamps are accepted only when integral: silently truncating
-    ``1.5`` ms (or NaN) would produce a bar at a time nobody sent.
-    """
-    arr = np.asarray(ts)
-    if arr.ndim != 1:
-        raise UsageError(f"timestamps must be 1-D, got shape {arr.shape}")
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64, copy=False)
-    if arr.dtype.kind != "f":
-        raise UsageTypeError(f"timestamps must be integers (ms), got dtype {arr.dtype}")
-    with np.errstate(invalid="ignore"):  # NaN/inf casts are caught just below
-        as_int = arr.astype(np.int64)
-    bad = np.flatnonzero(as_int != arr)  # catches NaN, inf and fractional ms
-    if bad.size:
-        i = int(bad[0])
-        raise UsageError(f"bar {i}: timestamp {arr[i].item()!r} is not an integral number of ms")
-    return as_int
-
-
-def _check_values(high: FloatArray, low: FloatArray, volume: FloatArray) -> None:
-    """Raise ``ValueError`` naming the first bar with impossible values.
-
-    ``not (high >= low)`` rather than ``high < low`` so NaN fails too; same for
-    volume.  Such bars mean corrupt upstream data, and passing them on would
-    poison every indicator downstream.
-    """
-    ok = high >= low
-    ok &= volume >= 0.0  # in place: one temporary less on a million-bar input
-    if ok.all():
-        return
-    i = int(np.argmin(ok))  # the first False
-    if not high[i] >= low[i]:
-        raise UsageError(f"bar {i}: high {float(high[i])!r} < low {float(low[i])!r} (or NaN)")
-    raise UsageError(f"bar {i}: volume {float(volume[i])!r} is NaN or negative")
-
-
-def _canonical_order(ts: IntArray) -> IntArray | None:
-    """Indices that sort ``ts`` (stable) keeping the last duplicate, or None.
-
-    ``None`` means the input is already strictly ascending (the overwhelmingly
-    common case), which lets callers skip every copy.  The check is one
-    vectorised ``diff``.
-    """
-    if ts.size < 2 or bool((ts[1:] > ts[:-1]).all()):
-        return None
-    order = np.argsort(ts, kind="stable")
-    sorted_ts = ts[order]
-    keep = np.empty(ts.size, dtype=bool)
-    # Within a run of equal timestamps the stable sort preserves input order,
-    # so keeping the run's last element keeps the last occurrence.
-    np.not_equal(sorted_ts[1:], sorted_ts[:-1], out=keep[:-1])
-    keep[-1] = True
-    kept = order[keep]
-    logger.debug(
-        "gap filler: input not strictly ascending; sorted %d bars, dropped %d duplicates",
-        ts.size,
-        ts.size - kept.size,
-    )
-    return kept
-
-
-@dataclass(frozen=True, slots=True)
-class _GapPlan:
-    """Where the synthetic bars go, computed once from canonical timestamps.
-
-    Attributes are int64 arrays:
-      gap_rows  -- index of each real bar followed by a gap (ascending)
-      counts    -- synthetic bars after each of those bars (all >= 1)
-      src       -- for every synthetic bar, the real bar it forward-fills from
-      ts        -- timestamp of every synthetic bar
-      pos       -- position of every synthetic bar in the output
-    """
-
-    n_real: int
-    gap_rows: IntArray
-    counts: IntArray
-    src: IntArray
-    ts: IntArray
-    pos: IntArray
-
-    @property
-    def n_synthetic(self) -> int:
-        return int(self.src.size)
-
-    @property
-    def total(self) -> int:
-        return self.n_real + self.n_synthetic
-
-    def mask(self) -> BoolArray:
-        """Boolean array over the output rows, True for synthetic bars."""
-        out = np.zeros(self.total, dtype=bool)
-        out[self.pos] = True
-        return out
-
-
-def _check_fill_close(gap_close: FloatArray, plan: _GapPlan, order: IntArray | None) -> None:
-    """Refuse to forward-fill a NaN close into synthetic bars.
-
-    Only the closes that are actually propagated are checked (one per gap,
-    aligned with ``plan.gap_rows``), which keeps this free for the list path;
-    ``order`` maps the canonical row back to the caller's index for the message.
-    """
-    nan = np.flatnonzero(np.isnan(gap_close))
-    if nan.size:
-        row = int(plan.gap_rows[nan[0]])
-        index = row if order is None else int(order[row])
-        raise UsageError(f"bar {index}: close is NaN and would be forward-filled into synthetic bars")
-
-
-def _plan_gaps(ts: IntArray, step_ms: int) -> _GapPlan:
-    """Plan the fill for strictly ascending ``ts`` in O(n), fully vectorised.
-
-    Synthetic bar k (1-based) of a gap after real bar i sits at
-    ``ts[i] + k * step``; it lands at output position ``i + r + 1`` where r is
-    its 0-based rank among all synthetic bars (every earlier synthetic bar
-    shifts it by one).
-    """
-    deltas = np.diff(ts)
-    # Integer division is the slowest op here, so do it only on the (few) gaps.
-    gap_rows = np.flatnonzero(deltas >= 2 * step_ms)
-    counts = deltas[gap_rows] // step_ms - 1
-    n_syn = int(counts.sum())
-    rank = np.arange(n_syn, dtype=np.int64)
-    if n_syn == gap_rows.size:  # every gap is a single bar: no repeat needed
-        src = gap_rows
-        k: IntArray | int = 1
-    else:
-        src = np.repeat(gap_rows, counts)
-        first_rank = np.cumsum(counts) - counts
-        k = rank - np.repeat(first_rank, counts) + 1
-    return _GapPlan(
-        n_real=int(ts.size),
-        gap_rows=gap_rows,
-        counts=counts,
-        src=src,
-        ts=ts[src] + k * step_ms,
-        pos=src + rank + 1,
-    )
 
 
 # --------------------------------------------------------------------------- #
@@ -306,23 +167,23 @@ def fill_bars_columns(
     want to keep on its own.
     """
     step = timeframe_to_ms(step_ms)
-    t = _as_int_ms(ts)
+    t = as_int_ms(ts)
     cols = [np.asarray(col, dtype=np.float64) for col in (open_, high, low, close, volume)]
     for name, col in zip(("open", "high", "low", "close", "volume"), cols, strict=True):
         if col.shape != t.shape:
             raise UsageError(f"{name} has shape {col.shape}, timestamps have {t.shape}")
     if validate:
-        _check_values(cols[1], cols[2], cols[4])
+        check_values(cols[1], cols[2], cols[4])
     if snap:
         t = grid_floor(t, step)
-    order = _canonical_order(t)
+    order = canonical_order(t)
     if order is not None:
         t = t[order]
         cols = [col[order] for col in cols]
-    plan = _plan_gaps(t, step)
+    plan = plan_gaps(t, step)
     o, h, lo, c, v = cols
     if validate:
-        _check_fill_close(c[plan.gap_rows], plan, order)
+        check_fill_close(c[plan.gap_rows], plan, order)
     fill_close = c[plan.src]
     mask = plan.mask()
     # Output positions of the real bars.  Computed once, integer indices
@@ -378,11 +239,11 @@ def _read_timestamps(rows: Bars) -> IntArray:
     except (IndexError, KeyError, TypeError):
         floats = False  # malformed first row: _read_column names it
     if floats:
-        return _as_int_ms(_read_column(rows, _TS, np.float64))
+        return as_int_ms(_read_column(rows, _TS, np.float64))
     return _read_column(rows, _TS, np.int64)
 
 
-def _synthetic_rows(rows: Bars, plan: _GapPlan) -> tuple[list[Any], list[Bar]]:
+def _synthetic_rows(rows: Bars, plan: GapPlan) -> tuple[list[Any], list[Bar]]:
     """The close of each gap's real row, and every synthetic row ``[ts, c, c, c, c, 0.0]``.
 
     Each close is fetched once per *gap* (not per synthetic bar) and the rows
@@ -400,7 +261,7 @@ def _synthetic_rows(rows: Bars, plan: _GapPlan) -> tuple[list[Any], list[Bar]]:
     return closes, list(map(list, zip(plan.ts.tolist(), fill, fill, fill, fill, repeat(0.0))))
 
 
-def _splice(rows: Bars, synthetic: list[Bar], plan: _GapPlan) -> list[Bar]:
+def _splice(rows: Bars, synthetic: list[Bar], plan: GapPlan) -> list[Bar]:
     """Interleave canonical ``rows`` with ``synthetic`` rows as ``plan`` says.
 
     Python code runs once per *gap*: ``list.extend`` copies each run of real
@@ -474,7 +335,7 @@ def fill_bars(
         return ([], np.zeros(0, dtype=bool)) if return_mask else []
     ts = _read_timestamps(rows)
     if validate:
-        _check_values(_read_column(rows, _HIGH), _read_column(rows, _LOW), _read_column(rows, _VOLUME))
+        check_values(_read_column(rows, _HIGH), _read_column(rows, _LOW), _read_column(rows, _VOLUME))
     if snap:
         snapped = grid_floor(ts, step)
         moved = np.flatnonzero(snapped != ts)
@@ -483,14 +344,14 @@ def fill_bars(
             for i, t in zip(moved.tolist(), snapped[moved].tolist(), strict=True):
                 rows[i] = [t, *rows[i][1:]]
         ts = snapped
-    order = _canonical_order(ts)
+    order = canonical_order(ts)
     if order is not None:
         rows = list(map(rows.__getitem__, order.tolist()))
         ts = ts[order]
-    plan = _plan_gaps(ts, step)
+    plan = plan_gaps(ts, step)
     closes, synthetic = _synthetic_rows(rows, plan)
     if validate:
-        _check_fill_close(np.asarray(closes, dtype=np.float64), plan, order)
+        check_fill_close(np.asarray(closes, dtype=np.float64), plan, order)
     out = _splice(rows, synthetic, plan)
     logger.debug("gap filler: %d bars + %d synthetic", plan.n_real, plan.n_synthetic)
     return (out, plan.mask()) if return_mask else out

@@ -22,32 +22,12 @@ from typing import Any
 from ..errors import LifecycleError, UsageError
 from ..log_limits import RateLimitedLog
 from ..market_data import MarketData
+from ..tasks import cancel_bounded
 
 logger = logging.getLogger(__name__)
 
 #: what an engine receives: a plain dict at runtime, keys and types in ``MarketData``
 MD = MarketData
-
-
-async def cancel_and_wait(task: asyncio.Task[Any], grace_s: float, what: str) -> bool:
-    """Cancel ``task``, wait at most ``grace_s`` for it, and consume its outcome.
-
-    Why bounded: a task that swallows cancellation must not hang shutdown. Consuming the
-    outcome avoids "Task exception was never retrieved". Returns True when the task finished.
-    """
-    task.cancel()
-    return await wait_bounded(task, grace_s, what)
-
-
-async def wait_bounded(task: asyncio.Task[Any], limit_s: float, what: str) -> bool:
-    """Wait at most ``limit_s`` for ``task`` (without cancelling it); True when it finished."""
-    done, _ = await asyncio.wait({task}, timeout=max(limit_s, 0.0))
-    if not done:
-        logger.error("%s did not finish within %.2fs; leaving it behind", what, limit_s)
-        return False
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.warning("%s ended with %r", what, exc)
-    return True
 
 
 class Engine:
@@ -196,4 +176,4 @@ class Engine:
         task = self._task
         if task is None or task.done() or task is asyncio.current_task():
             return
-        await cancel_and_wait(task, grace_s, f"engine {self.symbol}")
+        await cancel_bounded(task, grace_s, f"engine {self.symbol}")

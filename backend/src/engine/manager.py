@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol
 
-from backend.src.engine.engine import MD, Engine, cancel_and_wait, wait_bounded
+from backend.src.engine.engine import MD, Engine
 from backend.src.log_limits import RateLimitedLog
+from backend.src.tasks import cancel_bounded, wait_bounded
 
 from ..errors import LifecycleError, UsageError
 
@@ -177,7 +178,7 @@ class EngineManager:
             await wait_bounded(task, 0.0, what)
         else:
             logger.warning("%s still running after %.2fs; cancelling it", what, limit_s)
-            await cancel_and_wait(task, self._cancel_grace, what)
+            await cancel_bounded(task, self._cancel_grace, what)
 
     async def __aenter__(self) -> EngineManager:
         await self.start()

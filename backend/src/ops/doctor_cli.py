@@ -13,7 +13,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from .doctor import Doctor, DoctorReport, Status
+from .doctor import Doctor
+from .doctor_model import DoctorReport, Status
 
 _STYLE = {
     Status.PASS: "green",

@@ -73,9 +73,3 @@ def default_schedule(run_s: float) -> str:
     events.append(f"silence@{2.7 * slot:.3f}s:{min(20.0, 0.25 * slot):.3f}s")
     events.append(f"refuse@{4.6 * slot:.3f}s:{min(30.0, 0.3 * slot):.3f}s")
     return ",".join(events)
-
-
-def overlap(gap: tuple[float, float], windows: list[tuple[float, float]]) -> float:
-    """Seconds of ``gap`` that fall inside any of ``windows`` (windows do not overlap)."""
-    start, end = gap
-    return sum(max(0.0, min(end, w_end) - max(start, w_start)) for w_start, w_end in windows)

@@ -2,11 +2,11 @@
 graded against the Epic's four KPIs.
 
 Against MEXC (network) it just runs and measures; offline it starts the loopback simulator and
-breaks it on schedule (``fault_schedule``). How each KPI is graded:
+breaks it on schedule (``fault_schedule``). How each KPI is graded (rules in ``data.kpis``):
 
 * **dropped** = feeder drops (malformed, stale) + engine queue drops, over records received.
 * **p95 parse latency** = frame received → md ready, over every record of the run.
-* **uptime** = per symbol, the share of time with fresh data (``health.Freshness``), worst
+* **uptime** = per symbol, the share of time with fresh data (``freshness.Freshness``), worst
   symbol. Downtime inside a scheduled *exchange* outage (refused connections, a silent or
   pong-less server) is the exchange's, not the feed's: it is excluded from the graded figure
   and shown in a second, ungraded row.
@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters.mexc_ccxt import MexcAdapter
-from ..data.health import FeedHealth, KpiRow, kpi_report
+from ..data.health import FeedHealth
+from ..data.kpis import KpiRow, all_passed, grade, smoke_measurements
 from ..data.market_feeder import MarketFeeder
 from ..engine.manager import EngineManager
 from ..errors import UsageError
 from ..market_data import Channel
-from .fault_schedule import EXCHANGE_OUTAGES, FaultEvent, overlap
+from .fault_schedule import EXCHANGE_OUTAGES, FaultEvent
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class SmokeResult:
 
     @property
     def passed(self) -> bool:
-        return all(row.passed for row in self.rows)
+        return all_passed(self.rows)
 
 
 @contextlib.asynccontextmanager
@@ -179,42 +180,27 @@ class SmokeRun:
 
     # ------------------------------------------------------------------ grading
     def _grade(self, snapshot: dict[str, Any]) -> SmokeResult:
-        totals = dict(snapshot["totals"])
+        """Grade the run (rules in ``data.kpis.smoke_measurements``) and collect what the report
+        shows beside the KPIs."""
+        now = time.monotonic()
+        totals = snapshot["totals"]
         queue_drops = sum(
             e.get("dropped_queue_full", 0) for e in self.engine_stats.get("engines", {}).values()
         )
-        totals["dropped"] = totals["dropped"] + queue_drops
-        received = totals["received"]
-        totals["drop_ratio_pct"] = 100.0 * totals["dropped"] / received if received else None
-        raw_uptime = totals["worst_uptime_pct"]
-        totals["worst_uptime_pct"] = self._worst_uptime_excluding_outages()
-        totals["max_recovery_s"] = max((r["recovery_s"] for r in self.recoveries), default=None)
-        rows = kpi_report({**snapshot, "totals": totals})
+        measured = smoke_measurements(
+            snapshot,
+            queue_drops=queue_drops,
+            freshness=[self.health.freshness(symbol) for symbol in self.config.symbols],
+            outages=self.outages,
+            recoveries_s=[r["recovery_s"] for r in self.recoveries],
+            now=now,
+        )
         info = {
-            "uptime_incl_exchange_outages_pct": raw_uptime,
-            "exchange_outage_s": round(
-                sum(min(end, time.monotonic()) - start for start, end in self.outages), 1
-            ),
+            "uptime_incl_exchange_outages_pct": totals["worst_uptime_pct"],
+            "exchange_outage_s": round(sum(min(end, now) - start for start, end in self.outages), 1),
             "recoveries": self.recoveries,
             "engine_queue_drops": queue_drops,
-            "received": received,
+            "received": totals["received"],
             "delivered": totals["delivered"],
         }
-        return SmokeResult(rows, info, snapshot)
-
-    def _worst_uptime_excluding_outages(self) -> float | None:
-        now = time.monotonic()
-        worst = None
-        for symbol in self.config.symbols:
-            fresh = self.health.freshness(symbol)
-            if fresh.started_at is None:
-                continue
-            gaps = list(fresh.gaps)
-            if fresh.is_stale(now):
-                gaps.append((fresh.last_data_at or fresh.started_at, now))
-            excluded = sum(overlap(g, self.outages) for g in gaps)
-            windows = sum(max(0.0, min(now, e) - max(fresh.started_at, s)) for s, e in self.outages)
-            total = now - fresh.started_at - windows
-            uptime = 100.0 * (total - (fresh.downtime(now) - excluded)) / total if total > 0 else 100.0
-            worst = uptime if worst is None else min(worst, uptime)
-        return worst
+        return SmokeResult(grade(measured), info, snapshot)

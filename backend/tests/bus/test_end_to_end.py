@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from backend.src.adapters.mexc_ccxt import MexcAdapter
-from backend.src.bus.connection import BusClient
+from backend.src.bus.connection import BusClient, ensure_md_stream
 from backend.src.bus.node import FeederNode
 from backend.src.bus.subscriber import BusSubscriber
 from backend.src.data.market_feeder import MarketFeeder
@@ -53,6 +53,9 @@ async def test_real_feeder_md_reach_engines_over_the_bus_unchanged(
         publish(md)
 
     node.publisher.on_md = tee  # type: ignore[method-assign]
+    setup = bus_client("setup")  # engine hosts only look the stream up: made here, as a feeder would
+    await setup.connect()
+    await ensure_md_stream(setup.js)
     subscriber = BusSubscriber(bus_client("engines"), [BTC, ETH])
     manager = EngineManager([BTC, ETH], feeder=subscriber, engine_factory=Recorder, queue_size=10_000)
     async with manager:

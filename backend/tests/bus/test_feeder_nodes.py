@@ -13,7 +13,7 @@ from nats.js.errors import NotFoundError
 
 from backend.src.bus.codec import SOURCE_HEADER
 from backend.src.bus.connection import BusClient
-from backend.src.bus.leases import LEASE_BUCKET
+from backend.src.bus.lease_bucket import LEASE_BUCKET
 from backend.src.bus.node import FeederNode
 from backend.src.bus.subjects import MD_STREAM, md_subject
 from backend.src.bus.subscriber import BusSubscriber

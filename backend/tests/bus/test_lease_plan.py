@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.src.bus.leases import fair_share, plan_leases, preference
+from backend.src.bus.lease_plan import fair_share, plan_leases, preference
 
 UNIVERSE = [f"S{i}/USDT" for i in range(10)]
 

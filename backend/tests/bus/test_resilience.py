@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from nats.js.api import KeyValueConfig
 
 from backend.src.bus.connection import BusClient
+from backend.src.bus.lease_bucket import LEASE_BUCKET
 from backend.src.bus.node import FeederNode
+from backend.src.bus.subjects import MD_STREAM
 from backend.src.bus.subscriber import BusSubscriber
 from backend.src.engine.manager import EngineManager
+from backend.src.errors import BusError
 from backend.tests.bus.conftest import NatsServer, TcpProxy
 from backend.tests.bus.fakes import FakeFeeder
-from backend.tests.bus.test_md_bus import assert_stopped_engines_accounting, eventually, of
+from backend.tests.bus.test_feeder_nodes import lease_keys
+from backend.tests.bus.test_md_bus import assert_stopped_engines_accounting, eventually, of, until
 from backend.tests.helpers import Recorder
 
 pytestmark = pytest.mark.asyncio
@@ -120,3 +126,37 @@ async def test_nodes_and_engines_wait_for_nats_and_stop_cleanly_without_it(
     await eventually(lambda: sorted(feeder.symbols) == SYMBOLS)
     await late.close()
     await run
+
+
+async def test_a_server_restarted_with_an_empty_store_is_set_up_again(
+    nats_server: NatsServer, bus_client: Callable[..., BusClient]
+) -> None:
+    """kill -9 and a new, empty store: the feeder re-creates the md stream and the lease bucket,
+    keeps its symbols, and the engines get new md again."""
+    subscriber = BusSubscriber(bus_client("engines"), SYMBOLS)
+    manager = EngineManager(SYMBOLS, feeder=subscriber, engine_factory=Recorder, queue_size=10_000)
+    check = bus_client("check")
+    async with feeding(bus_client("node"), ttl=1.5) as (node, feeder), manager:
+        await eventually(lambda: all(len(seen(manager, s)) >= 20 for s in SYMBOLS))
+        last_ts = max(md["ts"] for s in SYMBOLS for md in seen(manager, s))
+        await nats_server.kill()
+        shutil.rmtree(nats_server.store / "jetstream")
+        await nats_server.start()
+        await eventually(lambda: all(seen(manager, s)[-1]["ts"] > last_ts + 100 for s in SYMBOLS), 10)
+        await check.connect()
+        await until(lambda: lease_keys_are(check, {"node.A", "sym.BTC_USDT", "sym.ETH_USDT"}), 10)
+        assert (await check.js.stream_info(MD_STREAM)).state.messages == len(SYMBOLS)
+        assert node.leases.owned == SYMBOLS and feeder.removed == []
+
+
+async def lease_keys_are(client: BusClient, keys: set[str]) -> bool:
+    return {k.removeprefix(f"$KV.{LEASE_BUCKET}.") for k in await lease_keys(client)} == keys
+
+
+async def test_a_lease_bucket_without_ttl_is_a_clear_error(bus_client: Callable[..., BusClient]) -> None:
+    maker = bus_client("maker")
+    await maker.connect()
+    await maker.js.create_key_value(KeyValueConfig(bucket=LEASE_BUCKET, history=1))
+    node = FeederNode(bus_client("node"), FakeFeeder(), "A", SYMBOLS, lease_ttl=1.5)
+    with pytest.raises(BusError, match=f"lease bucket {LEASE_BUCKET} has no TTL"):
+        await asyncio.wait_for(node.run(), 5)

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from backend.src.adapters import mexc_ccxt
-from backend.src.adapters.mexc_ccxt import MexcAdapter
+from backend.src.adapters.mexc_ccxt import MexcAdapter, MexcConfig
 from backend.src.errors import UnknownSymbolError
 from backend.src.sim.server import MexcSimulator
 
@@ -39,13 +38,12 @@ async def test_ticker_carries_book_last_and_volume_in_exchange_time(sim: MexcSim
 
 @pytest.mark.asyncio
 async def test_many_symbols_share_one_24h_stats_request(
-    sim: MexcSimulator, make_adapter, monkeypatch
+    sim: MexcSimulator, make_adapter
 ) -> None:
     """Per-symbol stats requests do not scale (2000 symbols would exceed MEXC's 50/s): above
     the threshold one all-pairs request refreshes every streamed symbol."""
-    monkeypatch.setattr(mexc_ccxt, "BULK_STATS_ABOVE", 1)
     symbols = ["BTC/USDT", "ETH/USDT", "DOGE/USDT"]
-    adapter: MexcAdapter = make_adapter(symbols)
+    adapter: MexcAdapter = make_adapter(symbols, config=MexcConfig(bulk_stats_above=1))
     streams = [Collector(adapter.stream_ticker(s)) for s in symbols]
     try:
         for stream in streams:

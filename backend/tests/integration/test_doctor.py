@@ -14,7 +14,9 @@ import pytest
 from ccxt.protobuf.mexc.PushDataV3ApiWrapper_pb2 import PushDataV3ApiWrapper
 
 from backend.src.errors import UnknownSymbolError
-from backend.src.ops.doctor import EXPECTED, Doctor, DoctorReport, Status, unknown_bytes, unknown_fields
+from backend.src.ops.doctor import Doctor
+from backend.src.ops.doctor_model import EXPECTED, DoctorReport, Status
+from backend.src.ops.doctor_protobuf import unknown_bytes, unknown_fields
 from backend.src.sim.server import MexcSimulator
 
 # Real frames captured from wss://wbs-api.mexc.com/ws on 2026-09-25 (payloads.json keys

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from backend.src.data.health import FeedHealth, kpi_report
+from backend.src.data.health import FeedHealth
+from backend.src.data.kpis import kpi_report
 from backend.src.data.market_feeder import MarketFeeder
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until

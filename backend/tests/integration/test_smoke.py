@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backend.src.data.health import NA
+from backend.src.data.kpis import NA
 from backend.src.ops.fault_schedule import FaultEvent, parse_schedule
 from backend.src.ops.smoke import SmokeConfig, SmokeResult, SmokeRun
 

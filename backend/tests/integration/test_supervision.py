@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from backend.src.adapters import mexc_ccxt
-from backend.src.adapters.mexc_ccxt import MexcAdapter
+from backend.src.adapters.mexc_ccxt import MexcAdapter, MexcConfig
 from backend.src.data.market_feeder import MarketFeeder
 from backend.src.data.md_mapping import SymbolState
 from backend.src.engine.engine import MD, Engine
@@ -143,11 +142,11 @@ async def test_twenty_symbols_use_two_connections_and_a_drop_hits_only_its_shard
 
 @pytest.mark.asyncio
 async def test_connections_are_rotated_without_a_gap_and_the_listener_is_told(
-    sim: MexcSimulator, make_adapter, monkeypatch: pytest.MonkeyPatch
+    sim: MexcSimulator, make_adapter
 ) -> None:
-    monkeypatch.setattr(mexc_ccxt, "ROTATION_GRACE", 0.3)
+    grace = MexcConfig(rotation_grace=0.3)
     listener = DisconnectLog()
-    adapter: MexcAdapter = make_adapter(max_connection_age=0.5, listener=listener)
+    adapter: MexcAdapter = make_adapter(max_connection_age=0.5, listener=listener, config=grace)
     ticks = Collector(adapter.stream_ticker("BTC/USDT"))
     try:
         await ticks.wait_for(1)
@@ -170,12 +169,12 @@ async def test_connections_are_rotated_without_a_gap_and_the_listener_is_told(
 
 @pytest.mark.asyncio
 async def test_a_stream_idle_across_a_rotation_survives_the_old_connection_closing(
-    sim: MexcSimulator, make_adapter, monkeypatch: pytest.MonkeyPatch
+    sim: MexcSimulator, make_adapter
 ) -> None:
     """An illiquid market's trade watch stays pending on the rotated-out connection until the
     grace ends; closing that connection must not end the stream."""
-    monkeypatch.setattr(mexc_ccxt, "ROTATION_GRACE", 0.3)
-    adapter: MexcAdapter = make_adapter(max_connection_age=0.5)
+    grace = MexcConfig(rotation_grace=0.3)
+    adapter: MexcAdapter = make_adapter(max_connection_age=0.5, config=grace)
     ticks = Collector(adapter.stream_ticker("BTC/USDT"))
     trades = Collector(adapter.stream_trades("BTC/USDT"))
     try:
@@ -193,10 +192,10 @@ async def test_a_stream_idle_across_a_rotation_survives_the_old_connection_closi
 
 @pytest.mark.asyncio
 async def test_closing_the_adapter_during_the_grace_closes_the_rotated_out_connection(
-    sim: MexcSimulator, make_adapter, monkeypatch: pytest.MonkeyPatch
+    sim: MexcSimulator, make_adapter
 ) -> None:
-    monkeypatch.setattr(mexc_ccxt, "ROTATION_GRACE", 5.0)
-    adapter: MexcAdapter = make_adapter(max_connection_age=0.3)
+    grace = MexcConfig(rotation_grace=5.0)
+    adapter: MexcAdapter = make_adapter(max_connection_age=0.3, config=grace)
     ticks = Collector(adapter.stream_ticker("BTC/USDT"))
     try:
         await wait_until(lambda: adapter.counters[("BTC/USDT ws", "rotation")] >= 1, 2.0)
@@ -212,12 +211,12 @@ async def test_closing_the_adapter_during_the_grace_closes_the_rotated_out_conne
 
 @pytest.mark.asyncio
 async def test_rotation_leaves_no_pending_recovery_on_channels_a_symbol_does_not_stream(
-    sim: MexcSimulator, make_adapter, monkeypatch: pytest.MonkeyPatch
+    sim: MexcSimulator, make_adapter
 ) -> None:
     """DOGE/USDT has no perpetual: a rotation must not open a recovery on a swap channel that
     can never deliver (it would count as an outage growing forever and fail the KPI)."""
-    monkeypatch.setattr(mexc_ccxt, "ROTATION_GRACE", 0.3)
-    adapter: MexcAdapter = make_adapter(["DOGE/USDT"], max_connection_age=0.5)
+    grace = MexcConfig(rotation_grace=0.3)
+    adapter: MexcAdapter = make_adapter(["DOGE/USDT"], max_connection_age=0.5, config=grace)
     feeder = MarketFeeder(["DOGE/USDT"], adapter=adapter)
 
     def pending() -> dict[str, float]:

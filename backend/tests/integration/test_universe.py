@@ -10,7 +10,8 @@ import pytest
 
 from backend.src.adapters.mexc_ccxt import MexcAdapter
 from backend.src.adapters.mexc_universe import UniverseSpec
-from backend.src.data.market_feeder import BootstrapProgress, MarketFeeder
+from backend.src.data.bootstrap import BootstrapProgress
+from backend.src.data.market_feeder import MarketFeeder
 from backend.src.sim.market_model import SimMarket
 from backend.src.sim.server import MexcSimulator
 from backend.tests.helpers import wait_until

@@ -1,5 +1,5 @@
 """Fault schedules for smoke runs: durations, the ``KIND@AT[:FOR]`` / ``KIND/EVERY`` grammar,
-the Epic's default schedule and the overlap arithmetic used to exclude exchange outages."""
+and the Epic's default schedule."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from backend.src.ops.fault_schedule import (
     KINDS,
     FaultEvent,
     default_schedule,
-    overlap,
     parse_duration,
     parse_schedule,
 )
@@ -100,22 +99,3 @@ def test_default_schedule_parses_for_any_run_length(run_s: float) -> None:
     events = parse_schedule(default_schedule(run_s), run_s)
     assert {e.kind for e in events} == {"drop", "close", "silence", "refuse"}
     assert events == sorted(events)
-
-
-@pytest.mark.parametrize(
-    ("gap", "windows", "seconds"),
-    [
-        ((0.0, 10.0), [], 0.0),
-        ((0.0, 10.0), [(2.0, 4.0)], 2.0),  # window inside the gap
-        ((3.0, 5.0), [(0.0, 10.0)], 2.0),  # gap inside the window
-        ((0.0, 10.0), [(8.0, 12.0)], 2.0),  # gap ends inside the window
-        ((5.0, 10.0), [(0.0, 7.0)], 2.0),  # gap starts inside the window
-        ((0.0, 10.0), [(2.0, 4.0), (8.0, 12.0)], 4.0),
-        ((0.0, 5.0), [(5.0, 8.0), (-3.0, 0.0)], 0.0),  # touching is not overlapping
-        ((0.0, 5.0), [(6.0, 8.0)], 0.0),
-    ],
-)
-def test_overlap_counts_the_seconds_of_a_gap_inside_outage_windows(
-    gap: tuple[float, float], windows: list[tuple[float, float]], seconds: float
-) -> None:
-    assert overlap(gap, windows) == pytest.approx(seconds)

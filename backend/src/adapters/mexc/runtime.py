@@ -1,0 +1,71 @@
+"""``MexcRuntime``: what every piece of one adapter shares and reads live.
+
+Why a shared object rather than copies: the feeder installs itself as ``listener`` after the
+adapter is built, benchmarks swap the ``clock``, tests shorten ``max_connection_age`` on a
+running adapter. The pieces (REST, shards, supervisor, stats, records) hold this object and
+read these attributes at the moment they need them, so such a change reaches all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from ...backoff import Backoff
+from ...errors import AdapterClosedError
+from ...tasks import TaskSet
+from ..time_sync import ClockSync
+from .config import MexcConfig
+
+
+class StreamListener(Protocol):
+    """Told about stream disconnects and dropped payloads, so health and backfill can react."""
+
+    def on_disconnect(self, symbol: str, channel: str, reason: str) -> None: ...
+
+    def on_drop(self, symbol: str, channel: str, reason: str) -> None: ...
+
+
+class MexcRuntime:
+    """Config, clock, counters, listener and background tasks of one adapter."""
+
+    def __init__(
+        self, config: MexcConfig, backoff_factory: Callable[[], Backoff], listener: StreamListener | None
+    ) -> None:
+        self.config = config
+        self.backoff_factory = backoff_factory
+        #: told about every stream disconnect (health accounting, bar backfill).
+        self.listener = listener
+        self.clock = ClockSync()
+        #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
+        #: reconnect, malformed. Every retry is counted here and logged.
+        self.counters: Counter[tuple[str, str]] = Counter()
+        self.background = TaskSet()
+        self.closed = False
+
+    @property
+    def max_connection_age(self) -> float:
+        """Seconds after which a websocket connection is rotated (``MexcConfig``)."""
+        return self.config.max_connection_age
+
+    @max_connection_age.setter
+    def max_connection_age(self, seconds: float) -> None:
+        # settable on a running adapter: a test stops rotating once it has seen enough
+        self.config = dataclasses.replace(self.config, max_connection_age=seconds)
+
+    @property
+    def stale_after(self) -> Mapping[str, float | None]:
+        """The watchdog of each channel, under its historical name (``MexcConfig.watchdog_after``)."""
+        return self.config.watchdog_after
+
+    def ensure_open(self) -> None:
+        """Refuse I/O after ``close()``: a client made then would never be closed."""
+        if self.closed:
+            raise AdapterClosedError("MexcAdapter is closed")
+
+    def disconnected(self, symbol: str, channel: str, reason: str) -> None:
+        """Tell the listener that ``symbol``'s ``channel`` lost (or is moving) its connection."""
+        if self.listener is not None:
+            self.listener.on_disconnect(symbol, channel, reason)
