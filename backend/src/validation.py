@@ -27,7 +27,7 @@ The rules (the README's md section states what an engine may therefore rely on):
   most ``MAX_AGE_MS`` behind (five-minute-old data is not a quote to trade on);
 * a kline row: ``0 < low <= open, close <= high`` (all finite), volume finite and >= 0;
 * a trade already seen on the stream (same time, price, size and side) is a duplicate:
-  counted once (see :class:`TradeDeduplicator`).
+  counted once (see :class:`TradeGate`).
 """
 
 from __future__ import annotations
@@ -170,16 +170,18 @@ def sane_or_none(value: Any, *, allow_zero: bool = False) -> float | None:
     return value if ok and _is_number(value) else None
 
 
-class TradeDeduplicator:
-    """Recognises trades already delivered: the same (time, price, size, side) seen before.
+class TradeGate:
+    """What of a trade batch may pass: possible trades (:func:`check_trade`'s rules) not seen
+    before on the stream — in one pass, since it runs for every trade push.
 
-    MEXC pushes every trade once; a key seen again is a repeated frame (a replaying proxy, a
-    duplicated delivery), and folding it in again would add its volume twice. The key has to
-    do without a trade id: MEXC's deals carry ``tradeId`` since 2026-06, but ccxt's bundled
-    protobuf classes predate it and drop it. The price of that: two genuine fills equal in
-    millisecond, price, size and side — rare, and indistinguishable from a duplicate without
-    the id — count once. Keys are not matched per frame because ccxt hands the stream
-    whatever pushes arrived since its last call as one batch.
+    Seen before means the same (time, price, size, side). MEXC pushes every trade once; a key
+    seen again is a repeated frame (a replaying proxy, a duplicated delivery), and folding it
+    in again would add its volume twice. The key has to do without a trade id: MEXC's deals
+    carry ``tradeId`` since 2026-06, but ccxt's bundled protobuf classes predate it and drop
+    it. The price of that: two genuine fills equal in millisecond, price, size and side —
+    rare, and indistinguishable from a duplicate without the id — count once. Keys are not
+    matched per frame because ccxt hands the stream whatever pushes arrived since its last
+    call as one batch.
 
     Bounded: the last ``max_keys`` trades of the stream are remembered (a repeated frame
     follows its original within a few pushes), as 64-bit hashes — about 70 bytes a trade, so
@@ -191,21 +193,34 @@ class TradeDeduplicator:
         self._keys: set[int] = set()
         self._order: deque[int] = deque()
 
-    def fresh(self, trades: Sequence[Mapping[str, Any]]) -> tuple[list, list]:
-        """Split a batch into (trades not seen before, duplicates); remembers the fresh ones."""
+    def admit(
+        self, trades: Sequence[Mapping[str, Any]], now_ms: int
+    ) -> tuple[Sequence[Mapping[str, Any]], list[tuple[str, Mapping[str, Any]]]]:
+        """Split a batch into (trades to fold in, [(drop reason, trade), ...]); remembers the
+        admitted ones."""
         keys, order = self._keys, self._order
-        fresh, dupes = [], []
-        for t in trades:
-            key = hash((t["ts"], t["price"], t["amount"], t["side"]))
-            if key in keys:
-                dupes.append(t)
+        lo, hi = now_ms - MAX_AGE_MS, now_ms + MAX_FUTURE_MS
+        admitted: list[Mapping[str, Any]] | None = None  # None while every trade so far passed
+        dropped: list[tuple[str, Mapping[str, Any]]] = []
+        for i, t in enumerate(trades):
+            price, amount, ts = t["price"], t["amount"], t["ts"]
+            try:
+                possible = 0.0 < price < inf and 0.0 < amount < inf and lo <= ts <= hi
+            except TypeError:
+                possible = False
+            key = hash((ts, price, amount, t["side"])) if possible else 0
+            if not possible or key in keys:
+                if admitted is None:
+                    admitted = list(trades[:i])
+                dropped.append((DUPLICATE if possible else check_trade(t, now_ms) or NOT_NUMBER, t))
                 continue
-            fresh.append(t)
             keys.add(key)
             order.append(key)
+            if admitted is not None:
+                admitted.append(t)
         while len(order) > self.max_keys:
             keys.discard(order.popleft())
-        return fresh, dupes
+        return (trades if admitted is None else admitted), dropped  # the batch itself, if whole
 
 
 def clean_stats(stats: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:

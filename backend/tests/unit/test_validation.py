@@ -114,20 +114,35 @@ def test_stats_keep_what_is_possible() -> None:
 
 
 def test_duplicates_are_counted_once_across_batches_and_within_one() -> None:
-    seen = v.TradeDeduplicator()
+    gate = v.TradeGate()
     a, b = trade(100.0, 1.0, NOW), trade(100.0, 1.0, NOW + 1)
-    assert seen.fresh([a, b]) == ([a, b], [])
-    assert seen.fresh([dict(a), dict(b), dict(a)]) == ([], [a, b, a])
-    assert seen.fresh([trade(100.0, 1.0, NOW, side="sell")]) == ([trade(100.0, 1.0, NOW, side="sell")], [])
+    assert gate.admit([a, b], NOW) == ([a, b], [])
+    assert gate.admit([dict(a), dict(b), dict(a)], NOW) == (
+        [],
+        [(v.DUPLICATE, a), (v.DUPLICATE, b), (v.DUPLICATE, a)],
+    )
+    sell = trade(100.0, 1.0, NOW, side="sell")
+    assert gate.admit([sell], NOW) == ([sell], [])
+
+
+def test_the_gate_drops_impossible_trades_with_their_reason_and_admits_the_rest() -> None:
+    gate = v.TradeGate()
+    good, free, future = trade(100.0, 1.0, NOW), trade(0.0, 1.0, NOW), trade(100.0, 1.0, 4_102_444_800_000)
+    text = {**trade(100.0, 1.0, NOW + 2), "price": "100"}
+    assert gate.admit([free, good, future, text], NOW) == (
+        [good],
+        [(v.BAD_PRICE, free), (v.FUTURE, future), (v.NOT_NUMBER, text)],
+    )
+    assert gate.admit([good], NOW) == ([], [(v.DUPLICATE, good)])  # only admitted ones remembered
 
 
 def test_duplicate_memory_is_bounded() -> None:
-    seen = v.TradeDeduplicator(max_keys=100)
+    gate = v.TradeGate(max_keys=100)
     old = trade(100.0, 1.0, NOW)
-    seen.fresh([old])
-    seen.fresh([trade(100.0 + i, 1.0, NOW + 5_000) for i in range(500)])
-    assert len(seen._keys) <= 100 and len(seen._order) <= 100
-    assert seen.fresh([old]) == ([old], [])  # long forgotten
+    gate.admit([old], NOW)
+    gate.admit([trade(100.0 + i, 1.0, NOW + 5_000) for i in range(500)], NOW)
+    assert len(gate._keys) <= 100 and len(gate._order) <= 100
+    assert gate.admit([old], NOW) == ([old], [])  # long forgotten
 
 
 def test_forward_fill_after_a_far_trade_is_bounded_by_the_ring() -> None:
@@ -154,7 +169,9 @@ def test_an_accepted_book_is_always_possible(bid, ask, ts) -> None:
 
 @given(price=anything, amount=anything, ts=anything)
 def test_an_accepted_trade_is_always_possible(price, amount, ts) -> None:
-    if v.check_trade(trade(price, amount, ts), NOW) is None:
+    admitted, _ = v.TradeGate().admit([trade(price, amount, ts)], NOW)
+    assert (v.check_trade(trade(price, amount, ts), NOW) is None) == bool(admitted)  # one rule
+    if admitted:
         assert 0 < price and math.isfinite(price) and 0 < amount and math.isfinite(amount)
         assert NOW - v.MAX_AGE_MS <= ts <= NOW + v.MAX_FUTURE_MS
 

@@ -192,7 +192,7 @@ class MexcAdapter(MexcRuntime):
         consumer can update once per push rather than once per trade."""
         await self.instrument(symbol)
         await self.records.ensure_clock()
-        seen = validation.TradeDeduplicator()
+        seen = validation.TradeGate()
         watch = lambda ws: ws.watch_trades(symbol)  # noqa: E731
         async for batch, rx in self.supervisor.supervise(symbol, Channel.TRADES, watch):
             trades = self.records.parsed(symbol, Channel.TRADES, parse_trades, batch, rx)

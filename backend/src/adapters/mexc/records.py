@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import ccxt
@@ -62,20 +62,13 @@ class Records:
         return None
 
     def valid_trades(
-        self, symbol: str, trades: list[dict[str, Any]], seen: validation.TradeDeduplicator
-    ) -> list[dict[str, Any]]:
+        self, symbol: str, trades: list[dict[str, Any]], gate: validation.TradeGate
+    ) -> list[Mapping[str, Any]]:
         """The possible trades of one push not delivered before; the others dropped, counted."""
-        now = self._runtime.clock.now_ms()
-        check = validation.check_trade
-        valid = [t for t in trades if check(t, now) is None]
-        if len(valid) != len(trades):
-            for t in trades:
-                if (reason := check(t, now)) is not None:
-                    self.drop(symbol, Channel.TRADES, reason, t)
-        valid, dupes = seen.fresh(valid)
-        for t in dupes:
-            self.drop(symbol, Channel.TRADES, validation.DUPLICATE, t)
-        return valid
+        admitted, dropped = gate.admit(trades, self._runtime.clock.now_ms())
+        for reason, t in dropped:
+            self.drop(symbol, Channel.TRADES, reason, t)
+        return admitted
 
     def valid_bars(self, symbol: str, rows: list[list]) -> list[list]:
         """The kline rows that are possible bars; the others are dropped and counted (a NaN
