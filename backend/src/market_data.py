@@ -1,4 +1,5 @@
-"""The md an engine receives, defined once; the stream channels; the minute.
+"""The md an engine receives, defined once; the stream records it is built from; the
+stream channels; the minute.
 
 Why here, at the package root: the feeder builds md (``data.md_mapping``), engines consume it
 (``engine``), the bus carries it (``bus.codec``) and the adapter names its streams by channel;
@@ -10,7 +11,7 @@ types to readers and type checkers.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 #: One minute in ms: the grid of the bars the feeder keeps.
 MINUTE_MS = 60_000
@@ -63,6 +64,41 @@ class MarketData(TypedDict):
     #: True while the symbol's book ticker has been silent past its threshold: the other
     #: fields are the last known values and must not be traded on
     stale: bool
+
+
+class BookRecord(TypedDict):
+    """A spot book-ticker record (``MexcAdapter.stream_ticker``): MEXC's best bid/ask."""
+
+    ts: int  # exchange time, ms
+    bid: float
+    ask: float
+    last: float | None  # the latest trade's price, else the REST 24 h ticker's
+    spread: float
+    volume: float | None  # MEXC's REST 24 h base volume
+    rx: NotRequired[float]  # perf_counter() when the frame arrived
+
+
+class TradeRecord(TypedDict):
+    """One trade (``MexcAdapter.stream_trade_batches`` yields a list per push)."""
+
+    ts: int
+    price: float
+    amount: float
+    side: str
+    rx: NotRequired[float]
+
+
+class SwapRecord(TypedDict):
+    """The perpetual's figures (``MexcAdapter.stream_swap_ticker``, REST at bootstrap)."""
+
+    ts: int
+    funding: float | None
+    oi: float | None  # base units: holdVol x contract size
+    oi_contracts: float | None
+    mark: float | None
+    index: float | None
+    last: float | None
+    rx: NotRequired[float]
 
 
 #: The md keys, in the order the feeder builds them.

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import MalformedPayload
+from ..market_data import BookRecord, SwapRecord, TradeRecord
 
 
 def _num(value: Any) -> float | None:
@@ -38,7 +39,7 @@ def _num(value: Any) -> float | None:
         raise MalformedPayload(f"not a number: {value!r:.50}") from exc
 
 
-def parse_book_ticker(ticker: Mapping[str, Any], last: float | None, volume: float | None) -> dict:
+def parse_book_ticker(ticker: Mapping[str, Any], last: float | None, volume: float | None) -> BookRecord:
     """Book-ticker record ``{ts, bid, ask, last, spread, volume}``.
 
     ``ts`` is the exchange's timestamp, never the local clock. ``last``/``volume`` are passed
@@ -57,7 +58,7 @@ def parse_book_ticker(ticker: Mapping[str, Any], last: float | None, volume: flo
     }
 
 
-def parse_trades(trades: Iterable[Mapping[str, Any]], rx: float | None = None) -> list[dict]:
+def parse_trades(trades: Iterable[Mapping[str, Any]], rx: float | None = None) -> list[TradeRecord]:
     """Trade records ``{ts, price, amount, side}`` in exchange order; with ``rx`` (the frame's
     arrival time) each record also carries it, built in one step: this runs per trade."""
     out = []
@@ -72,7 +73,7 @@ def parse_trades(trades: Iterable[Mapping[str, Any]], rx: float | None = None) -
     return out
 
 
-def parse_swap_ticker(ticker: Mapping[str, Any], contract_size: float | None) -> dict:
+def parse_swap_ticker(ticker: Mapping[str, Any], contract_size: float | None) -> SwapRecord:
     """Perpetual record ``{ts, funding, oi, oi_contracts, mark, index, last}``.
 
     ``oi`` is in base units (``holdVol * contract_size``), comparable across symbols; the raw

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..market_data import MarketData
+from ..market_data import BookRecord, MarketData, SwapRecord, TradeRecord
 from .live_bars import LiveBars
 
 
@@ -32,7 +31,7 @@ class SymbolState:
     stale: bool = False
     _book_ts: int | None = None
 
-    def apply_ticker(self, rec: dict[str, Any]) -> bool:
+    def apply_ticker(self, rec: BookRecord) -> bool:
         """A book-ticker record ``{ts, bid, ask, ...}``; False (not applied) when it is older
         than the book we already have — a replayed or out-of-order push must not roll the
         book back."""
@@ -45,7 +44,7 @@ class SymbolState:
             self.ts = ts
         return True
 
-    def apply_trades(self, trades: Sequence[dict[str, Any]]) -> bool:
+    def apply_trades(self, trades: Sequence[TradeRecord]) -> bool:
         """Trade records ``{ts, price, amount, side}``, oldest first.
 
         Runs once per trade push (the feeder's hot path): ``last`` and ``ts`` are folded in
@@ -61,7 +60,7 @@ class SymbolState:
         self.last, self.ts = last, newest
         return True
 
-    def apply_swap(self, rec: dict[str, Any]) -> bool:
+    def apply_swap(self, rec: SwapRecord) -> bool:
         """A perpetual record ``{ts, funding, oi, ...}``; ``None`` fields keep the old value,
         and so does a figure older than the one we have (an out-of-order push)."""
         ts = rec["ts"]
