@@ -151,7 +151,7 @@ class OurPath:
         #: exchange time as the frames tell it (set per frame by the runner, outside the timer)
         self.exchange_now = 0
         self.adapter.clock = ClockSync(clock_ms=lambda: self.exchange_now)
-        self.seen = {s: validation.TradeGate() for s in symbols}
+        self.gates = {s: validation.TradeGate() for s in symbols}
         never_stale = time.monotonic() + 1e9  # no background 24 h stats refresh (no REST here)
         for s in symbols:
             self.adapter.stats.cache[s] = (never_stale, {"last": None, "volume": 1000.0})
@@ -178,7 +178,7 @@ class OurPath:
             self._pump(state, "ticker", state.apply_ticker, record)
         elif kind == DEALS:
             trades = ad.records.parsed(symbol, "trades", parse_trades, value, rx)
-            trades = ad.records.valid_trades(symbol, trades, self.seen[symbol])
+            trades = ad.records.valid_trades(symbol, trades, self.gates[symbol])
             if not trades:  # as the adapter: nothing left of the push, nothing to deliver
                 return
             ad.stats.last_trade[symbol] = trades[-1]["price"]
@@ -382,7 +382,7 @@ async def measure_memory(n: int, seed: int, config: dict[str, Any]) -> dict[str,
     msgs = [to_message(f) for f in deals]
     while min((len(ex.trades.get(s, ())) for s in symbols), default=limit) < limit:
         # the same deals again would be dropped as duplicates: each pass counts as new trades
-        runner.ours.seen = {s: validation.TradeGate() for s in symbols}
+        runner.ours.gates = {s: validation.TradeGate() for s in symbols}
         for frame, msg in zip(deals, msgs, strict=True):
             runner.run(frame, msg)
     gc.collect()

@@ -192,12 +192,12 @@ class MexcAdapter(MexcRuntime):
         consumer can update once per push rather than once per trade."""
         await self.instrument(symbol)
         await self.records.ensure_clock()
-        seen = validation.TradeGate()
+        gate = validation.TradeGate()
         watch = lambda ws: ws.watch_trades(symbol)  # noqa: E731
         async for batch, rx in self.supervisor.supervise(symbol, Channel.TRADES, watch):
             trades = self.records.parsed(symbol, Channel.TRADES, parse_trades, batch, rx)
             if trades:
-                trades = self.records.valid_trades(symbol, trades, seen)
+                trades = self.records.valid_trades(symbol, trades, gate)
             if trades:
                 self.stats.last_trade[symbol] = trades[-1]["price"]
                 yield trades
