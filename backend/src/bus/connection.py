@@ -193,7 +193,10 @@ class BusClient:
         self.reconnects = 0
         self.errors = 0
         self._nc: NATS | None = None
-        self._connecting: asyncio.Future[NATS] | None = None
+        #: the client of the first connect while it runs: closed if that connect is abandoned,
+        #: or its reader, pinger and flusher tasks would outlive it and fail unobserved
+        self._pending: NATS | None = None
+        self._connecting: asyncio.Future[None] | None = None
         self._closed = False
         self._js: JetStreamContext | None = None
         self._connected = asyncio.Event()
@@ -237,8 +240,10 @@ class BusClient:
         if self._nc is not None:
             return
         if self._connecting is None:
+            options = self._auth.connect_options()  # may refuse unusable key files: no client yet
+            self._pending = NATS()
             self._connecting = asyncio.ensure_future(
-                nats.connect(
+                self._pending.connect(
                     servers=self._servers.split(","),
                     name=self.name,
                     connect_timeout=self.connect_timeout,
@@ -247,21 +252,30 @@ class BusClient:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
-                    **self._auth.connect_options(),
+                    **options,
                 )
             )
         try:
-            nc = await asyncio.shield(self._connecting)  # one attempt, whoever waits for it
+            await asyncio.shield(self._connecting)  # one attempt, whoever waits for it
         except asyncio.CancelledError:
+            await self._abandon_pending()
             if self._refused is not None:
                 raise self._refused from None
             if self._closed:
                 raise BusClosedError(f"{self.name}: closed before NATS {self.url} answered") from None
             raise
-        if self._nc is None:
+        nc, self._pending = self._pending, None
+        if self._nc is None and nc is not None:
             self._nc, self._js = nc, nc.jetstream(timeout=self.request_timeout)
             self._connected.set()
             log.info("%s: connected to NATS %s", self.name, self.url)
+
+    async def _abandon_pending(self) -> None:
+        """Close the client of a connect that was given up (refused credentials, close())."""
+        nc, self._pending = self._pending, None
+        # nats-py's close() asserts on a client whose connect never got as far as its queues
+        if nc is not None and not nc.is_closed and getattr(nc, "_flush_queue", None) is not None:
+            await nc.close()
 
     async def _on_error(self, exc: Exception) -> None:
         self.errors += 1
@@ -301,6 +315,7 @@ class BusClient:
         self._closed = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
+        await self._abandon_pending()
         nc, self._nc, self._js = self._nc, None, None
         self._connected.clear()
         if nc is not None and not nc.is_closed:
