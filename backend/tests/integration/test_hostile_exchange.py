@@ -156,7 +156,8 @@ async def test_a_trade_from_the_year_2100_is_dropped_without_stalling_or_poisoni
         md = await f.fresh_md_within("BTC/USDT", 1.0)
         assert md["ts"] < sim.clock.now_ms() + MAX_FUTURE_MS
         assert state.ts is not None and state.ts < sim.clock.now_ms() + MAX_FUTURE_MS
-        assert state.bars.forming is None or state.bars.forming[0] < YEAR_2100_MS  # None just after a minute turn
+        # no forming bar just after a minute turn
+        assert state.bars.forming is None or state.bars.forming[0] < YEAR_2100_MS
         assert all(bar[0] < YEAR_2100_MS for bar in state.bars.closed)
         assert len(state.bars.synthetic) <= synthetic_before + 1  # at most a real quiet minute
         assert f.feeder.adapter.counters[("BTC/USDT trades", "future_ts")] == 1
@@ -203,7 +204,8 @@ async def test_trades_at_impossible_prices_are_dropped(make_adapter, sim, price,
         await f.fresh_md_within("BTC/USDT", 1.0)
         bars = f.feeder.states["BTC/USDT"].bars
         recent = list(bars.closed)[-2:] + ([bars.forming] if bars.forming is not None else [])
-        assert recent and all(bar[3] > 0 for bar in recent)  # no bar's low was touched, even across a minute turn
+        # no bar's low was touched, even across a minute turn
+        assert recent and all(bar[3] > 0 for bar in recent)
 
 
 @pytest.mark.asyncio
