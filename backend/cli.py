@@ -5,7 +5,10 @@
 (every active USDT market, reloaded hourly) with a bootstrap progress bar;
 ``--sim`` starts the loopback MEXC simulator in-process and streams from it instead, through
 the very same adapter code (only the URLs differ); ``--sim-markets N`` gives it a synthetic
-universe of N USDT markets. This module is the application edge: it
+universe of N USDT markets; ``--sim-url URL`` streams from a simulator running elsewhere.
+``--record DIR`` records the session for ``python -m backend replay DIR`` (docs/RECORDING.md);
+``--jsonl`` prints one md per line as JSON. ``python -m backend replay DIR`` prints a recorded
+session's md again. This module is the application edge: it
 configures logging and writes to stdout; the library underneath only logs.
 """
 
@@ -21,7 +24,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .src.adapters.mexc_ccxt import MexcAdapter
+from .src import event_loop
+from .src.adapters.mexc_ccxt import MexcAdapter, MexcConfig
 from .src.bus.cli import add_bus_commands, run_engines, run_feed
 from .src.data.bootstrap import BootstrapProgress
 from .src.data.market_feeder import MarketFeeder
@@ -29,7 +33,10 @@ from .src.data.text_hub import TextHub
 from .src.data.text_rss import RssTextSource
 from .src.errors import LevibotError, UsageError
 from .src.exchange_urls import exchange_urls
+from .src.gc_policy import AfterBootstrap
 from .src.ops.doctor_cli import add_doctor_command, run_doctor
+from .src.recording.cli import add_replay_command, run_replay
+from .src.recording.jsonl import md_json
 from .src.universe_args import add_universe_arguments, universe_from_args
 
 log = logging.getLogger("backend.cli")
@@ -83,8 +90,9 @@ async def run(args: argparse.Namespace) -> int:
     symbols, use_sim, duration = list(args.symbols), args.sim, args.duration
     universe = universe_from_args(args)
     rss = [RssTextSource(u) for u in args.rss]
-    async with exchange_urls(use_sim, args.sim_markets) as urls, TextHub(symbols, rss) as hub:
-        adapter = MexcAdapter(symbols, rate_limit=not use_sim, urls=urls)
+    async with exchange_urls(use_sim, args.sim_markets, args.sim_url) as urls, TextHub(symbols, rss) as hub:
+        config = MexcConfig(record_dir=args.record)
+        adapter = MexcAdapter(symbols, rate_limit=urls is None, urls=urls, config=config)
         with bootstrap_bar(universe is not None or len(symbols) > 10) as on_progress:
             feeder = MarketFeeder(
                 symbols,
@@ -93,10 +101,13 @@ async def run(args: argparse.Namespace) -> int:
                 universe=universe,
                 reload_interval=args.reload_interval,
                 bootstrap_concurrency=args.bootstrap_concurrency,
-                on_progress=on_progress,
+                # the collector's settings for a long run, once the symbols have bootstrapped
+                on_progress=AfterBootstrap(on_progress),
                 data_dir=store_dir(args),
             )
-            await stream(feeder, duration, args.metrics_port, quiet=args.quiet)
+            await stream(feeder, duration, args.metrics_port, quiet=args.quiet, jsonl=args.jsonl)
+    if adapter.recorder is not None:
+        log.info("recorded: %s", adapter.recorder.stats())
     return 0
 
 
@@ -108,7 +119,7 @@ def store_dir(args: argparse.Namespace) -> str | None:
         return None
     if args.data_dir is not None:
         return args.data_dir
-    if args.sim:
+    if args.sim or args.sim_url is not None:
         return None
     import platformdirs
 
@@ -116,9 +127,15 @@ def store_dir(args: argparse.Namespace) -> str | None:
 
 
 async def stream(
-    feeder: MarketFeeder, duration: float | None, metrics_port: int | None, *, quiet: bool
+    feeder: MarketFeeder,
+    duration: float | None,
+    metrics_port: int | None,
+    *,
+    quiet: bool,
+    jsonl: bool = False,
 ) -> None:
-    """Run ``feeder`` for ``duration`` seconds (forever when None), md lines to stdout."""
+    """Run ``feeder`` for ``duration`` seconds (forever when None), md lines to stdout (as JSON
+    with ``jsonl``)."""
     exporter = None
     if metrics_port is not None:
         from .src.data.metrics import start_exporter
@@ -126,9 +143,11 @@ async def stream(
         exporter = start_exporter(feeder.feed_health, metrics_port)
         log.info("Prometheus metrics on http://%s:%d/metrics", exporter.host, exporter.port)
 
+    line = md_json if jsonl else format_md
+
     def on_md(md: dict[str, Any]) -> None:
         if not quiet:
-            sys.stdout.write(format_md(md) + "\n")
+            sys.stdout.write(line(md) + "\n")
 
     try:
         await asyncio.wait_for(feeder.run(on_md), timeout=duration)
@@ -191,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument(
         "--quiet", action="store_true", help="no md lines; progress, errors and a summary only"
     )
-    run_p.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
+    source = run_p.add_mutually_exclusive_group()
+    source.add_argument("--sim", action="store_true", help="offline: stream from the loopback simulator")
+    source.add_argument(
+        "--sim-url", default=None, metavar="URL", help="stream from a running simulator, e.g. http://127.0.0.1:8765"
+    )
     run_p.add_argument("--sim-markets", type=int, default=None, help="with --sim: N synthetic USDT markets")
     run_p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     run_p.add_argument(
@@ -201,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         "downloading it (default: the user's data directory against MEXC, none with --sim)",
     )
     run_p.add_argument("--no-store", action="store_true", help="keep no bar store")
+    run_p.add_argument(
+        "--record",
+        default=None,
+        metavar="DIR",
+        help="record the session (frames, REST, connection events) into DIR for `replay` (docs/RECORDING.md)",
+    )
+    run_p.add_argument("--jsonl", action="store_true", help="one md per line as JSON (the md schema's keys)")
     run_p.add_argument(
         "--rss", action="append", default=[], metavar="URL", help="RSS/Atom feed for md['texts'] (repeatable)"
     )
@@ -225,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke_p.add_argument("--report", default=None, help="also write the full report as JSON to this file")
     add_bus_commands(sub)
     add_doctor_command(sub)
+    add_replay_command(sub)
     return parser
 
 
@@ -240,9 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(smoke(args))
         if args.command == "doctor":
             return asyncio.run(run_doctor(args))
+        if args.command == "replay":  # its own event loop, on the recording's virtual time
+            return run_replay(args, format_md)
+        # the long-running commands: on uvloop when its extra is installed (``event_loop``)
         if args.command in BUS_COMMANDS:
-            return asyncio.run(BUS_COMMANDS[args.command](args))
-        return asyncio.run(run(args))
+            return event_loop.run(BUS_COMMANDS[args.command](args))
+        return event_loop.run(run(args))
     except KeyboardInterrupt:
         return 130
     except UsageError as exc:  # bad symbols, bad arguments: a message, not a traceback

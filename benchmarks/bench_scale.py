@@ -30,9 +30,10 @@ largest size with ``tracemalloc`` on from the first import and prints its top al
 (file:line and file) at the end of the window; ``--profile`` adds one cProfile'd run of the
 largest size over the window. Both distort CPU and RSS, so they are separate runs, never in
 the table. ``--variants`` runs experiments beside the base case, interleaved in the same
-passes (see ``VARIANTS``: ``gc.freeze()`` after the bootstrap, idle engines waking every 60 s
-instead of 1 s, no stream watchdog). Every child records a hash of ``backend/src`` as it
-imported it, and the report warns when the sources changed during a run::
+passes (see ``VARIANTS``: the collector left at CPython's defaults instead of the entry
+points' ``gc_policy``, idle engines waking every 60 s instead of 1 s, no stream watchdog).
+Every child records a hash of ``backend/src`` as it imported it, and the report warns when the
+sources changed during a run::
 
     python benchmarks/bench_scale.py --sizes 10,100,500,1000,2000 --window 60 --repeat 3
     python benchmarks/bench_scale.py --sizes 10,100 --window 10 --settle 3        # quick check
@@ -46,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib
 import json
 import os
 import resource
@@ -191,6 +193,26 @@ def feed_sample(feeder: Any, engines: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class RestCount:
+    """REST requests the feeder's ccxt client sends (its ``fetch``, under the adapter's
+    retries), by URL path: the bootstrap's request budget."""
+
+    def __init__(self, client: Any) -> None:
+        from urllib.parse import urlsplit
+
+        self.by_path: Counter[str] = Counter()
+        fetch = client.fetch
+
+        async def counted(url: str, *args: Any, **kwargs: Any) -> Any:
+            self.by_path[urlsplit(url).path] += 1
+            return await fetch(url, *args, **kwargs)
+
+        client.fetch = counted
+
+    def total(self) -> int:
+        return sum(self.by_path.values())
+
+
 class Diagnostics:
     """Event-loop lag, all-pairs book fetch durations (the quiet-market check) and a time
     series of the feed's trouble counters, sampled every ``every`` seconds from the start."""
@@ -202,8 +224,10 @@ class Diagnostics:
         self.book_fetches: list[tuple[float, float]] = []  # (start, seconds)
         self.series: list[dict[str, Any]] = []
         self.phase = "bootstrap"
-        self.gc_pauses: list[tuple[float, int, float]] = []  # (start, generation, seconds)
-        self._gc_started = 0.0
+        #: (start, generation, seconds, CPU seconds of the collecting thread): a collection the
+        #: shared VM preempted lasts longer on the wall clock than in CPU time
+        self.gc_pauses: list[tuple[float, int, float, float]] = []
+        self._gc_started = (0.0, 0.0)
         gc.callbacks.append(self._on_gc)
         books = getattr(feeder.adapter, "books", None)
         if books is not None and hasattr(books, "_fetch"):
@@ -220,11 +244,10 @@ class Diagnostics:
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._gc_started = time.perf_counter()
+            self._gc_started = (time.perf_counter(), time.thread_time())
         else:
-            self.gc_pauses.append(
-                (self._gc_started, info["generation"], time.perf_counter() - self._gc_started)
-            )
+            (wall, cpu), gen = self._gc_started, info["generation"]
+            self.gc_pauses.append((wall, gen, time.perf_counter() - wall, time.thread_time() - cpu))
 
     async def lag_monitor(self) -> None:
         while True:
@@ -256,7 +279,7 @@ class Diagnostics:
             cur = self.counters()
             lags = self.lags[prev_lags:]
             fetches = [d for t, d in self.book_fetches if t >= prev_t]
-            full_gcs = [d for t, g, d in self.gc_pauses if t >= prev_t and g == 2]
+            full_gcs = [d for t, g, d, _ in self.gc_pauses if t >= prev_t and g == 2]
             dt = now - prev_t
             row = {
                 "t": round(now - t0, 1),
@@ -282,7 +305,8 @@ class Diagnostics:
         def q(values: list[float], p: float) -> float | None:
             return values[min(len(values) - 1, int(p * len(values)))] if values else None
 
-        pauses = [(g, d) for t, g, d in self.gc_pauses if t >= since]
+        pauses = [(g, d) for t, g, d, _ in self.gc_pauses if t >= since]
+        cpu_pauses = [c for t, _, _, c in self.gc_pauses if t >= since]
         full = [d for g, d in pauses if g == 2]
         by_gen = {
             str(gen): {
@@ -297,6 +321,9 @@ class Diagnostics:
             "gc_by_generation": by_gen,
             "full_gcs": len(full),
             "full_gc_max_s": max(full) if full else None,
+            "gc_pause_max_ms": 1000 * max((d for _, d in pauses), default=0.0),
+            "gc_pause_max_cpu_ms": 1000 * max(cpu_pauses, default=0.0),
+            "gc_pause_p99_ms": 1000 * (q(sorted(d for _, d in pauses), 0.99) or 0.0),
             "loop_lag_p50_ms": None if not lags else 1000 * q(lags, 0.5),
             "loop_lag_p99_ms": None if not lags else 1000 * q(lags, 0.99),
             "loop_lag_max_ms": None if not lags else 1000 * lags[-1],
@@ -357,13 +384,24 @@ async def child_feed(args: argparse.Namespace) -> None:
     watchdog: dict[str, Any] = {}
     if args.no_watchdog:  # experiment: no silence checks, so no resets (quiet symbols go stale)
         watchdog = {"stale_after": {"ticker": None, "swap": None}, "quiet_after": None}
+
+    gc_policy = None if args.gc_default else importlib.import_module("backend.src.gc_policy")
+
+    def timed_settle() -> None:  # the entry points' collector policy, its pause on record
+        assert gc_policy is not None
+        started = time.perf_counter()
+        gc_policy.settle()
+        marks["settle_s"] = time.perf_counter() - started
+
     adapter = MexcAdapter([], rate_limit=False, urls=json.loads(args.urls), **watchdog)
+    rest = RestCount(adapter.rest)
     feeder = MarketFeeder(
         [],
         adapter=adapter,
         universe=UniverseSpec("USDT", top=args.n),
         bootstrap_concurrency=args.bootstrap_concurrency,
-        on_progress=on_progress,
+        # as ``backend/cli.py run`` and the bus ``feed`` command do, unless measuring without
+        on_progress=on_progress if gc_policy is None else gc_policy.AfterBootstrap(on_progress, timed_settle),
     )
     diag = Diagnostics(feeder, args.series_every)
     cpu0, t0 = self_cpu(), time.perf_counter()
@@ -380,7 +418,10 @@ async def child_feed(args: argparse.Namespace) -> None:
             run.result()  # raises why the feeder ended
             raise RuntimeError("feeder ended during bootstrap")
         boot_wall = time.perf_counter() - t0
+        rest_boot = rest.total()
         result["bootstrap"] = {
+            "rest_requests": rest_boot,
+            "rest_by_path": dict(rest.by_path),
             "complete": bootstrapped.is_set(),
             "wall_s": (marks["bootstrapped"] - t0) if "bootstrapped" in marks else None,
             "cpu_s": self_cpu() - cpu0,
@@ -389,15 +430,14 @@ async def child_feed(args: argparse.Namespace) -> None:
         }
         emit("bootstrapped", result["bootstrap"])
         diag.phase = "settle"
-        if args.gc_freeze:  # experiment: take the bootstrap heap out of every collection
-            gc.collect()
-            gc.freeze()
+        result["bootstrap"]["gc_settle_s"] = marks.get("settle_s")
+        result["bootstrap"]["gc_frozen"] = gc.get_freeze_count()
         await asyncio.sleep(args.settle)
         result["rss_after_bootstrap_mb"] = proc_status()
         diag.phase = "window"
 
         # ---- the steady window
-        lat0, s0 = latency_counts(feeder), feed_sample(feeder, engines)
+        lat0, s0, rest0 = latency_counts(feeder), feed_sample(feeder, engines), rest.total()
         profiler = None
         if args.profile:
             import cProfile
@@ -437,6 +477,9 @@ async def child_feed(args: argparse.Namespace) -> None:
             "dropped": s1["dropped"] - s0["dropped"],
             "engine_dropped": s1["engine_dropped"] - s0["engine_dropped"],
             "reconnects": s1["reconnects"] - s0["reconnects"],
+            "quiet_check_failures": s1["adapter_events"].get("quiet_check", 0)
+            - s0["adapter_events"].get("quiet_check", 0),
+            "rest_per_s": (rest.total() - rest0) / wall,
             "trades_overflow": s1["trades_overflow"] - s0["trades_overflow"],
             "latency": window_percentiles(lat0, lat1),
         }
@@ -460,6 +503,8 @@ async def child_feed(args: argparse.Namespace) -> None:
                 )
             },
             "symbols": len(feeder.symbols),
+            "quiet_check_failures": s1["adapter_events"].get("quiet_check", 0),
+            "rest_requests": rest.total(),
             "symbols_with_md": len(feeder.delivered),
             "failed": len(feeder.failed),
             "unrouted": unrouted,
@@ -690,6 +735,19 @@ METRICS = (
     "sim_cpu_bootstrap",
     "bootstrap.ready",
     "bootstrap.total",
+    "bootstrap.rest_requests",
+    "bootstrap.gc_settle_s",
+    "window.loop_lag_p99_ms",
+    "window.loop_lag_max_ms",
+    "window.gc_pause_max_ms",
+    "window.gc_pause_max_cpu_ms",
+    "window.gc_pause_p99_ms",
+    "window.gc_pause_share",
+    "window.full_gcs",
+    "window.quiet_check_failures",
+    "window.rest_per_s",
+    "window.runq_wait_share",
+    "end.quiet_check_failures",
 )
 
 
@@ -746,8 +804,57 @@ MAIN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("stale", "end.stale_symbols", "g"),
     ("rx→md p50 ms", "window.latency.p50_ms", ".2f"),
     ("rx→md p95 ms", "window.latency.p95_ms", ".2f"),
+    ("loop lag p99 ms", "window.loop_lag_p99_ms", ".1f"),
+    ("GC max ms", "window.gc_pause_max_ms", ".1f"),
+    ("GC max CPU ms", "window.gc_pause_max_cpu_ms", ".1f"),
+    ("boot REST", "bootstrap.rest_requests", ".0f"),
+    ("quiet fails", "end.quiet_check_failures", ".0f"),
     ("sim CPU %", "sim_cpu_window", "%"),
 )
+
+#: (goal, metric, target, at most): the goal row of one feeder process at the largest N;
+#: ``rss_mb_per_100_vs_idle`` and the REST budget come from ``per_100`` and ``--rest-budget``.
+GOALS: tuple[tuple[str, str, float], ...] = (
+    ("rx→md p95 ms", "window.latency.p95_ms", 5.0),
+    ("event-loop lag p99 ms", "window.loop_lag_p99_ms", 20.0),
+    ("longest GC pause ms", "window.gc_pause_max_ms", 20.0),
+    ("longest GC pause, CPU time ms (preemption excluded)", "window.gc_pause_max_cpu_ms", 20.0),
+    ("bootstrap s", "bootstrap.wall_s", 15.0),
+    ("failed quiet-market checks", "end.quiet_check_failures", 0),
+    ("reconnects", "window.reconnects", 0),
+    ("drops (feed + engine inboxes)", "drops", 0),
+    ("CPU % of a core", "cpu_pct", 25.0),
+    ("RSS MB per 100 symbols (above the idle process)", "rss_per_100", 12.0),
+)
+
+
+def goal_rows(
+    summary: dict[int, dict[str, Any]], derived: dict[int, dict[str, Any]], rest_budget: float | None
+) -> list[list[str]]:
+    """Each goal at the largest N: target, measured median, met or not."""
+    n = max(summary)
+    row, extra = summary[n], derived[n]
+    value = {
+        **row,
+        "drops": (row["window.dropped"] or 0) + (row["window.engine_dropped"] or 0),
+        "cpu_pct": pct(row["window.cpu_share"]),
+        "rss_per_100": extra["rss_mb_per_100_vs_idle"],
+    }
+    goals = list(GOALS)
+    if rest_budget is not None:
+        goals.append(("bootstrap REST requests", "bootstrap.rest_requests", rest_budget))
+    out = []
+    for name, metric, target in goals:
+        v = value.get(metric)
+        out.append(
+            [
+                f"{name} (N={n})",
+                format(target, "g"),
+                fmt(v, ".2f"),
+                "-" if v is None else "yes" if v <= target else "NO",
+            ]
+        )
+    return out
 
 
 def table_rows(
@@ -797,16 +904,15 @@ VARIANT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("GC pause %", "window.gc_pause_share", "%"),
     ("full GCs", "window.full_gcs", "g"),
     ("full GC max s", "window.full_gc_max_s", ".2f"),
+    ("loop lag p99 ms", "window.loop_lag_p99_ms", ".1f"),
     ("loop lag max ms", "window.loop_lag_max_ms", ".0f"),
+    ("GC max ms", "window.gc_pause_max_ms", ".1f"),
     ("boot s", "bootstrap.wall_s", ".1f"),
 )
 
 
 def print_variants(out: dict[str, Any], args: argparse.Namespace) -> None:
     """Medians per (variant, N), base first."""
-    from rich.console import Console
-    from rich.table import Table
-
     keys = sorted(
         {(r.get("variant", "base"), r["n"]) for r in out["runs"]},
         key=lambda k: (k[1], k[0] != "base", list(VARIANTS).index(k[0]) if k[0] in VARIANTS else 99),
@@ -819,14 +925,22 @@ def print_variants(out: dict[str, Any], args: argparse.Namespace) -> None:
         cells = [fmt(pct(med[m])) if f == "%" else fmt(med[m], f) for _, m, f in VARIANT_COLUMNS]
         rows.append([variant, str(n), *cells])
     out["variants"] = {f"{row[0]}@{row[1]}": dict(zip(head[2:], row[2:], strict=True)) for row in rows}
-    if args.markdown:
+    print_table(head, rows, f"variants (medians of {args.repeat})", args.markdown)
+
+
+def print_table(head: list[str], rows: list[list[str]], title: str, markdown: bool) -> None:
+    """One table, as Markdown or on the console."""
+    if markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for row in rows:
             print("| " + " | ".join(row) + " |")
         print()
         return
-    table = Table(title=f"variants (medians of {args.repeat})")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
     for h in head:
         table.add_column(h, justify="right")
     for row in rows:
@@ -837,34 +951,20 @@ def print_variants(out: dict[str, Any], args: argparse.Namespace) -> None:
 def print_tables(
     summary: dict[int, dict[str, Any]], derived: dict[int, dict[str, Any]], idle: float, args: Any
 ) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     main_head, main, per_head, per = table_rows(summary, derived)
-    if args.markdown:
-        for head, rows in ((main_head, main), (per_head, per)):
-            print("| " + " | ".join(head) + " |")
-            print("|" + "---|" * len(head))
-            for row in rows:
-                print("| " + " | ".join(row) + " |")
-            print()
-        return
-    console = Console(width=240)
     title = f"feeder scaling, window {args.window:g} s, medians of {args.repeat} (idle imports {idle:.0f} MB)"
-    for head, rows, name in ((main_head, main, title), (per_head, per, "per 100 symbols")):
-        table = Table(title=name)
-        for h in head:
-            table.add_column(h, justify="right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    print_table(main_head, main, title, args.markdown)
+    print_table(per_head, per, "per 100 symbols", args.markdown)
 
 
 #: experiments, each run beside the base case (same simulator, interleaved): child flags.
 VARIANTS: dict[str, list[str]] = {
     "base": [],
     "no-watchdog": ["--no-watchdog"],  # no silence checks or resets in the adapter
-    "gc-freeze": ["--gc-freeze"],  # gc.freeze() after the bootstrap
+    # CPython's collector settings: no gc_policy after the bootstrap (the only way to run this
+    # benchmark on a tree older than gc_policy, for a same-run baseline)
+    "gc-default": ["--gc-default"],
+    "uvloop": ["--uvloop"],  # uvloop's event loop instead of asyncio's
     "slow-heartbeat": ["--engine-timeout", "60"],  # idle engines wake every 60 s, not 1 s
 }
 
@@ -889,6 +989,7 @@ async def main_async(args: argparse.Namespace) -> None:
         "--queue-size",
         str(args.queue_size),
     ]
+    common += ["--gc-default"] if args.gc_default else []
     common += [
         "--window",
         str(args.window),
@@ -973,6 +1074,9 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
         f"RSS {out['sim_start_rss_mb']:.0f} MB at start"
     )
     print_tables(summary, derived, idle_rss, args)
+    goals = goal_rows(summary, derived, args.rest_budget)
+    out["goals"] = {g[0]: {"target": g[1], "value": g[2], "met": g[3]} for g in goals}
+    print_table(["goal", "target (at most)", "median", "met"], goals, "goals", args.markdown)
     if any(r.get("variant", "base") != "base" for r in out["runs"]):
         print_variants(out, args)
     if "tracemalloc" in out and "tracemalloc" in out["tracemalloc"]:
@@ -1050,9 +1154,20 @@ def main() -> None:
     )
     p.add_argument("--variant-sizes", help="sizes the non-base variants run at (default: the largest)")
     p.add_argument("--no-watchdog", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--gc-freeze", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--gc-default",
+        action="store_true",
+        help="every run with CPython's collector settings (no gc_policy): also runs on older trees",
+    )
+    p.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine-timeout", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--series-every", type=float, default=5.0, help="seconds between time-series samples")
+    p.add_argument(
+        "--rest-budget",
+        type=float,
+        default=None,
+        help="goal: at most this many REST requests in the largest N's bootstrap (a baseline run's)",
+    )
     p.add_argument("--json", help="write everything to this file")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--report", metavar="JSON", help="only print the tables of an earlier --json run")
@@ -1069,7 +1184,12 @@ def main() -> None:
         child_idle()
     elif args.child == "feed":
         args.code = code_hash()
-        asyncio.run(child_feed(args))
+        if args.uvloop:  # the optional extra (``pip install 'levibot-backend[uvloop]'``)
+            import uvloop
+
+            uvloop.run(child_feed(args))
+        else:
+            asyncio.run(child_feed(args))
     else:
         args.git = {**git_state(), "code": code_hash()}
         args.logs = args.logs or tempfile.mkdtemp(prefix="bench_scale_")

@@ -18,6 +18,8 @@ importing ccxt or knowing which module raised. So:
 * :class:`TextSourceError` — a news/social text source failed.
 * :class:`LifecycleError` — an object used after it was stopped or closed.
 * :class:`StoreError` — the bar store cannot be opened (in use by another feeder, another format).
+* :class:`RecordingError` — a session recording cannot be replayed as asked (none there, written
+  by another format version).
 """
 
 from __future__ import annotations
@@ -109,3 +111,19 @@ class StoreLockedError(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was written by another format version."""
+
+
+class RecordingError(LevibotError):
+    """A session recording cannot be read or replayed as asked."""
+
+
+class RecordingNotFoundError(RecordingError, UsageError):
+    """The directory holds no recording (or not the session asked for)."""
+
+
+class RecordingVersionError(RecordingError, UsageError):
+    """The recording was written by another format version: replaying it would misread it."""
+
+
+class ReplayedNetworkError(RecordingError, ConnectionError):
+    """A network failure the recording holds (a refused dial, a socket error), played back."""

@@ -1,5 +1,5 @@
-"""The md an engine receives, defined once; the stream records it is built from; the
-stream channels; the minute.
+"""The md an engine receives, defined once; the closed bars it receives beside them; the
+stream records md are built from; the stream channels; the minute.
 
 Why here, at the package root: the feeder builds md (``data.md_mapping``), engines consume it
 (``engine``), the bus carries it (``bus.codec``) and the adapter names its streams by channel;
@@ -10,8 +10,9 @@ types to readers and type checkers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import NotRequired, TypedDict
+from typing import NotRequired, Protocol, TypedDict, runtime_checkable
 
 #: One minute in ms: the grid of the bars the feeder keeps.
 MINUTE_MS = 60_000
@@ -64,6 +65,64 @@ class MarketData(TypedDict):
     #: True while the symbol's book ticker has been silent past its threshold: the other
     #: fields are the last known values and must not be traded on
     stale: bool
+
+
+class Bar(TypedDict):
+    """One closed 1 m bar, as engines (``Engine.bars``, ``Engine.on_bar``), the bus and
+    ``data.bar_store.load_bars`` give it. A plain ``dict`` at runtime, like an md."""
+
+    #: unified spot symbol, e.g. ``BTC/USDT``
+    symbol: str
+    #: open time of the minute, exchange time (ms, a multiple of :data:`MINUTE_MS`)
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    #: base volume traded in the minute
+    volume: float
+    #: True when no trade made the bar: forward-filled (close carried, volume 0)
+    synthetic: bool
+    #: True when this bar replaces one delivered before for the same ``ts`` (a backfill from
+    #: the exchange after an outage corrected it)
+    revision: bool
+
+
+def make_bar(symbol: str, row: Sequence[float], synthetic: bool, revision: bool = False) -> Bar:
+    """The :class:`Bar` of an OHLCV row ``[open ms, o, h, l, c, v, ...]`` (ccxt's shape, which the
+    feeder's live bars and the bar store keep)."""
+    return {
+        "symbol": symbol,
+        "ts": int(row[0]),
+        "open": row[1],
+        "high": row[2],
+        "low": row[3],
+        "close": row[4],
+        "volume": row[5],
+        "synthetic": synthetic,
+        "revision": revision,
+    }
+
+
+class BarListener(Protocol):
+    """Who is told of closed bars: the engines' manager, the bus publisher."""
+
+    def on_history(self, symbol: str, bars: Sequence[Bar]) -> None:
+        """Bars of ``symbol`` the listener did not see close, oldest first: the bootstrap
+        history, or what a restarted stream fetched again. Sync, must not block."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A bar that just closed, or a revision of one (``bar["revision"]``). Sync, must not
+        block: it runs on the feeder's event loop."""
+
+
+@runtime_checkable
+class BarSource(Protocol):
+    """A feeder that can tell a :class:`BarListener` of closed bars (``MarketFeeder``,
+    ``BusSubscriber``); a feeder without it gives md only."""
+
+    def listen_bars(self, listener: BarListener) -> None:
+        """Tell ``listener`` of every history and closed bar from now on (one listener)."""
 
 
 class BookRecord(TypedDict):

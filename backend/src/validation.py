@@ -25,7 +25,9 @@ The rules (the README's md section states what an engine may therefore rely on):
 * timestamps within the window around the exchange clock: at most ``MAX_FUTURE_MS`` ahead
   (a record from the future would freeze the book's "newest" mark and the bar clock) and at
   most ``MAX_AGE_MS`` behind (five-minute-old data is not a quote to trade on);
-* a kline row: ``0 < low <= open, close <= high`` (all finite), volume finite and >= 0;
+* a kline row: ``0 < low <= open, close <= high`` (all finite), volume finite and >= 0; a
+  closed bar from the bus also on the minute grid, over by the receiver's clock, and, when
+  synthetic, one price and no volume (:func:`check_bus_bar`);
 * a trade already seen on the stream (same time, price, size and side) is a duplicate:
   counted once (see :class:`TradeGate`).
 """
@@ -36,6 +38,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from math import inf, isfinite
 from typing import Any
+
+from .market_data import MINUTE_MS
 
 #: A record stamped further ahead of the exchange clock than this is rejected as "future".
 #: The clock estimate is off by about half a round trip; 5 s leaves room for a slow one.
@@ -149,14 +153,19 @@ def check_swap(rec: Mapping[str, Any], now_ms: int | None) -> str | None:
 
 
 def check_bar(row: Sequence[Any]) -> str | None:
-    """An OHLCV row ``[open ms, o, h, l, c, v]`` (ccxt's shape)."""
+    """An OHLCV row ``[open ms, o, h, l, c, v]`` (ccxt's shape).
+
+    Runs for every kline row of a bootstrap (millions at 2000 symbols): the usual row, an int
+    and five floats, skips the generic number checks."""
     try:
         ts, o, h, low, c, v = row[:6]
     except ValueError:
         return NOT_NUMBER
-    if not all(_is_number(x) for x in (ts, o, h, low, c, v)):
-        return NOT_NUMBER
-    if not all(isfinite(x) for x in (o, h, low, c, v)):
+    usual = type(ts) is int and type(o) is float and type(h) is float and type(low) is float
+    if not (usual and type(c) is float and type(v) is float):
+        if not all(_is_number(x) for x in (ts, o, h, low, c, v)):
+            return NOT_NUMBER
+    if not (isfinite(o) and isfinite(h) and isfinite(low) and isfinite(c) and isfinite(v)):
         return BAD_BAR
     if not (0.0 < low <= min(o, c) and max(o, c) <= h and v >= 0.0):
         return BAD_BAR
@@ -298,4 +307,32 @@ def _md_reason(md: Mapping[str, Any], now_ms: float) -> str | None:
     oi = md.get("oi")
     if oi is not None and not (_is_number(oi) and _non_negative(oi)):
         return BAD_OI
+    return None
+
+
+def check_bus_bar(bar: Mapping[str, Any], now_ms: float) -> str | None:
+    """A closed bar (:class:`~backend.src.market_data.Bar`) that arrived from outside this
+    process (the bus): None when a feeder could have built it, else the drop reason.
+
+    Why more than :func:`check_bar`: an engine merges a bar into its history by ``ts`` and acts
+    on it as closed, so a bar off the minute grid, one whose minute has not ended yet (by this
+    host's clock, with ``MAX_FUTURE_MS`` for skew), or a "synthetic" bar that traded would
+    corrupt that history; flags that are not booleans are not a feeder's either.
+    """
+    try:
+        ts, synthetic, revision = bar["ts"], bar["synthetic"], bar["revision"]
+        row = (ts, bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"])
+        symbol_ok = type(bar["symbol"]) is str
+    except (KeyError, TypeError):
+        return BAD_BAR
+    if not symbol_ok or type(synthetic) is not bool or type(revision) is not bool:
+        return BAD_BAR
+    if (reason := check_bar(row)) is not None:
+        return reason
+    if type(ts) is not int or ts % MINUTE_MS:
+        return BAD_BAR
+    if ts + MINUTE_MS > now_ms + MAX_FUTURE_MS:
+        return FUTURE
+    if synthetic and not (row[1] == row[2] == row[3] == row[4] and row[5] == 0.0):
+        return BAD_BAR
     return None

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backend.src.engine.bar_history import BarHistory
 from backend.src.engine.engine import MD, Engine
 from backend.src.log_limits import RateLimitedLog
-from backend.tests.helpers import Recorder, assert_accounting, md, pending_tasks, wait_until
+from backend.src.market_data import Bar, make_bar
+from backend.tests.helpers import BarRecorder, Recorder, assert_accounting, md, pending_tasks, wait_until
 
 EMPTY_MD = {"price": None, "spread": None, "vol": 0.0, "texts": []}
 
@@ -39,6 +42,13 @@ async def test_full_queue_drops_oldest_and_counts() -> None:
         "md_timeouts": 0,
         "on_md_errors": 0,
         "running": False,
+        "bars": 0,
+        "bars_received": 0,
+        "bars_delivered": 0,
+        "bars_dropped_queue_full": 0,
+        "bars_queued": 0,
+        "bar_revisions": 0,
+        "on_bar_errors": 0,
     }
 
 
@@ -204,3 +214,139 @@ async def test_accounting_holds_at_every_loop_step_while_the_engine_waits() -> N
         assert_accounting(engine)
         await asyncio.sleep(0)
     assert (await getter)["ts"] == 1 and engine.md_stats["delivered"] == 1
+
+
+# ---- bars ------------------------------------------------------------------------------
+
+T0 = 1_767_225_600_000
+MIN = 60_000
+
+
+def bar(i: int, close: float = 100.0, *, symbol: str = "BTC/USDT", revision: bool = False) -> Bar:
+    return make_bar(symbol, [T0 + i * MIN, 100.0, 101.0, 99.0, close, 2.0], False, revision)
+
+
+def assert_bar_accounting(engine: Engine) -> None:
+    s = engine.md_stats
+    assert s["bars_received"] == s["bars_delivered"] + s["bars_dropped_queue_full"] + s["bars_queued"]
+
+
+@pytest.mark.asyncio
+async def test_history_is_in_place_before_the_first_md_and_is_no_news() -> None:
+    engine = BarRecorder("BTC/USDT", md_timeout=5.0)
+    engine.push_history([bar(i) for i in range(1500)])
+    engine.push_md(md(1))
+    await engine.start()
+    await wait_until(lambda: len(engine.seen) == 1)
+    assert engine.bars_at_first_md == 1500 and engine.got == []
+    assert engine.bars[0] == bar(0) and engine.bars[-1] == bar(1499)
+    assert engine.bars[-2:] == [bar(1498), bar(1499)]
+    engine.bars[-1]["close"] = -1.0  # a strategy editing a bar it was given changes nothing
+    assert engine.bars[-1]["close"] == 100.0
+    await engine.stop()
+    assert_bar_accounting(engine)
+
+
+@pytest.mark.asyncio
+async def test_every_closed_bar_once_and_a_revision_replaces_its_minute() -> None:
+    engine = BarRecorder("BTC/USDT", md_timeout=5.0, max_bars=3)
+    engine.push_history([bar(0), bar(1)])
+    await engine.start()
+    engine.push_bar(bar(2))
+    engine.push_bar(bar(2))  # the same bar again (the bus delivers twice): no news
+    engine.push_bar(bar(3))  # the history is bounded: the oldest bar leaves
+    engine.push_bar(bar(2, close=100.5, revision=True))  # the exchange's version of minute 2
+    engine.push_bar(bar(2, close=100.5, revision=True))  # once only
+    engine.push_bar(bar(0, close=1.0, revision=True))  # older than a full history: ignored
+    await wait_until(lambda: engine.md_stats["bars_queued"] == 0)
+    assert [(b["ts"], b["close"], b["revision"]) for b in engine.got] == [
+        (T0 + 2 * MIN, 100.0, False),
+        (T0 + 3 * MIN, 100.0, False),
+        (T0 + 2 * MIN, 100.5, True),
+    ]
+    assert [(b["ts"], b["close"]) for b in engine.bars] == [
+        (T0 + MIN, 100.0),
+        (T0 + 2 * MIN, 100.5),
+        (T0 + 3 * MIN, 100.0),
+    ]
+    assert engine.md_stats["bar_revisions"] == 1 and engine.md_stats["bars"] == 3
+    await engine.stop()
+    assert_bar_accounting(engine)
+
+
+@pytest.mark.asyncio
+async def test_history_after_a_live_bar_is_news() -> None:
+    """A stream that restarts (or another feeder taking the symbol over) sends its history
+    again: what closed meanwhile and what it corrected reach ``on_bar``, repeats do not."""
+    engine = BarRecorder("BTC/USDT", md_timeout=5.0)
+    engine.push_history([bar(0), bar(1)])
+    engine.push_bar(bar(2))
+    await engine.start()
+    engine.push_history([bar(1), bar(2, close=99.5), bar(3), bar(4)])
+    await wait_until(lambda: len(engine.got) == 4)
+    assert [(b["ts"] - T0) // MIN for b in engine.got] == [2, 2, 3, 4]
+    assert [b["revision"] for b in engine.got] == [False, True, False, False]
+    await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_closed_bar_does_not_wait_for_the_md_timeout() -> None:
+    engine = BarRecorder("BTC/USDT", md_timeout=30.0)
+    await engine.start()
+    await asyncio.sleep(0.01)  # the engine waits for md
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    engine.push_bar(bar(0))
+    engine.push_bar(bar(1))
+    await wait_until(lambda: len(engine.got) == 2)
+    assert loop.time() - started < 0.5
+    engine.push_md(md(7))  # and the md wait goes on
+    await wait_until(lambda: len(engine.seen) == 1)
+    assert engine.md_stats["md_timeouts"] == 0
+    await engine.stop()
+    assert pending_tasks() == []
+
+
+@pytest.mark.asyncio
+async def test_a_slow_strategy_fills_the_bar_inbox_drops_are_counted_and_md_add_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class SlowOnBar(BarRecorder):
+        async def on_bar(self, bar: Bar) -> None:
+            await super().on_bar(bar)
+            if bar["ts"] == T0 + 49 * MIN:  # the newest bar is never the one dropped
+                raise ValueError("strategy bug")
+            await asyncio.sleep(0.05)
+
+    engine = SlowOnBar("BTC/USDT", md_timeout=0.01, bar_queue_size=5)
+    await engine.start()
+    with caplog.at_level(logging.WARNING, logger="backend.src.engine.engine"):
+        for i in range(50):
+            engine.push_bar(bar(i))  # the feeder never waits
+            engine.push_md(md(i))
+            assert_bar_accounting(engine)
+            assert_accounting(engine)
+        await wait_until(lambda: engine.md_stats["bars_queued"] == 0, 2.0)
+    await engine.stop()
+    stats = engine.md_stats
+    assert stats["bars_dropped_queue_full"] > 0 and stats["bars_received"] == 50
+    assert stats["on_bar_errors"] == 1 and engine.running is False
+    assert [b["ts"] for b in engine.got] == [b["ts"] for b in engine.bars]  # what was delivered, held
+    assert len([r for r in caplog.records if "bar queue full" in r.getMessage()]) == 1  # rate-limited
+    assert_bar_accounting(engine)
+    assert_accounting(engine)
+
+
+def test_a_full_history_is_compact() -> None:
+    """1500 bars in an engine cost about 100 KB, not the 0.65 MB of 1500 bar dicts."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        history = BarHistory("BTC/USDT")
+        for i in range(1500):
+            history.merge(bar(i, close=100.0 + i))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(history) == 1500 and history[1499]["close"] == 1599.0
+    assert held < 150_000

@@ -25,13 +25,22 @@ from typing import Any
 QUIET_AFTER = 5.0
 #: How long one all-pairs snapshot answers every silent stream.
 SNAPSHOT_TTL = 2.0
+#: The quiet check falls due after between ``1 - QUIET_SPREAD`` and 1 times its silence
+#: (randomly, per wait), so the markets one snapshot confirmed do not all wake together again.
+QUIET_SPREAD = 0.2
 
 Books = Mapping[str, Mapping[str, Any]]
 
 
 class BookSnapshots:
     """The latest all-pairs REST book tickers, fetched at most once per ``ttl`` seconds however
-    many streams ask at the same time."""
+    many streams ask at the same time.
+
+    Askers share the fetch in flight (one task, shielded: an asker's own timeout cannot cancel
+    it for the others) rather than queueing on a lock. A lock hands the snapshot on to one
+    waiter per event-loop iteration: with two thousand silent streams on a loaded loop the last
+    waiters used to give up after the quiet check's 5 s, and a failed fetch was repeated by
+    each waiter in turn."""
 
     def __init__(
         self,
@@ -42,19 +51,31 @@ class BookSnapshots:
         self._fetch = fetch
         self.ttl = ttl
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._pending: asyncio.Future[Books] | None = None
         self._books: Books = {}
         self._fetched_at: float | None = None
         #: REST requests made, to show what confirming quiet markets costs.
         self.fetches = 0
 
     async def get(self) -> Books:
-        async with self._lock:
-            if self._fetched_at is None or self._clock() - self._fetched_at > self.ttl:
-                self.fetches += 1
-                self._books = await self._fetch()
-                self._fetched_at = self._clock()
-        return self._books
+        """The snapshot, fetched first when older than ``ttl`` (or joining the fetch under way)."""
+        if self._fetched_at is not None and self._clock() - self._fetched_at <= self.ttl:
+            return self._books
+        if self._pending is None:
+            self.fetches += 1
+            self._pending = asyncio.ensure_future(self._refresh())
+            # every asker may have timed out by the time it fails: the error is theirs, not a
+            # "never retrieved" complaint at garbage collection
+            self._pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(self._pending)
+
+    async def _refresh(self) -> Books:
+        try:
+            self._books = await self._fetch()
+            self._fetched_at = self._clock()
+            return self._books
+        finally:
+            self._pending = None
 
 
 class Verdict(Enum):

@@ -17,6 +17,9 @@ fast path (:mod:`.mexc_fast_path`) reads the protobuf fields directly and stores
 the fields the feed reads (symbol, timestamp, bid, ask, side, price, amount) with the values
 ccxt would give them, in a few µs. Anything else, and any frame of an unexpected shape, still
 goes through ccxt's own handler.
+
+A :class:`WireTap` may see every connection's wire at the same place: a session recording
+(``recording.hooks``), the doctor's log, or a replay standing in for the network.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Protocol
 
 import ccxt.pro as ccxt_pro
 from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
@@ -67,6 +72,31 @@ DEFAULT_TRADES_LIMIT = 200
 FAST_PATH_DEFAULT = True
 
 
+class WireTap(Protocol):
+    """What sees the wire of a client's connections: a session recording, the doctor's log,
+    or a replay that stands in for the network.
+
+    Why at the connection (ccxt's ``Client``): it is the one place that sees every message
+    before decoding, every dial and everything sent, so what a tap records is exactly what the
+    library consumed, and what a replay hands in goes through exactly the library's decoding.
+    """
+
+    def register(self, ws: MexcWsClient) -> int:
+        """A number for a new websocket client: a replay matches connections by it and URL."""
+
+    def connect(self, conn: GuardedClient, dial: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        """ccxt opens ``conn``: return what opens it (``dial()``, watched, or a stand-in)."""
+
+    def received(self, conn: GuardedClient, message: Any) -> None:
+        """Every aiohttp message of ``conn``, before ccxt handles it (kept cheap: hot path)."""
+
+    def sent(self, conn: GuardedClient, message: Any) -> None:
+        """What the client sends on ``conn`` (subscriptions, pings)."""
+
+    def ended(self, conn: GuardedClient, code: int | None, error: BaseException | None) -> None:
+        """ccxt closes ``conn`` (close ``code``) or fails it (``error``)."""
+
+
 class GuardedClient(Client):
     """ccxt ws ``Client`` that counts and skips frames its handlers cannot parse, and
     remembers which message hashes have had a result on this connection (``delivered``)."""
@@ -77,13 +107,50 @@ class GuardedClient(Client):
     delivered: set[str]
     #: ``time.perf_counter()`` when the latest frame arrived: the start of parse latency.
     last_rx: float = 0.0
+    #: what sees this connection's wire (:class:`WireTap`); None: nothing does.
+    tap: WireTap | None = None
+    #: the tap's numbers of this connection's client and of its latest dial.
+    tap_client: int = 0
+    tap_conn: int = 0
+    #: True while ccxt handles frames it drained from aiohttp's buffer in one go.
+    draining: bool = False
 
     def resolve(self, result: Any, message_hash: str) -> Any:
         self.delivered.add(message_hash)
         return super().resolve(result, message_hash)
 
+    def receive_loop(self) -> None:
+        """ccxt's receive loop, marking the frames it drains from aiohttp's buffer in one go:
+        no other task runs between them, so a replay must hand them over the same way."""
+        self.draining = True
+        try:
+            super().receive_loop()
+        finally:
+            self.draining = False
+
+    def create_connection(self, session: Any) -> Awaitable[Any]:
+        dial = partial(super().create_connection, session)
+        return dial() if self.tap is None else self.tap.connect(self, dial)
+
+    async def send(self, message: Any) -> Any:
+        if self.tap is not None:
+            self.tap.sent(self, message)
+        return await super().send(message)
+
+    def on_close(self, code: int) -> None:
+        if self.tap is not None:
+            self.tap.ended(self, code, None)
+        super().on_close(code)
+
+    def on_error(self, error: BaseException) -> None:
+        if self.tap is not None:
+            self.tap.ended(self, None, error)
+        super().on_error(error)
+
     def handle_message(self, message: Any) -> Any:
         self.last_rx = time.perf_counter()
+        if self.tap is not None:
+            self.tap.received(self, message)
         try:
             return super().handle_message(message)
         except Exception as exc:  # a bad frame is data, not a reason to stop receiving
@@ -104,11 +171,19 @@ class MexcWsClient(ccxt_pro.mexc):
     ``options['tradesLimit']`` defaults to :data:`DEFAULT_TRADES_LIMIT`; ``trades_overflow``
     counts, per symbol, trades that left the cache before ``watch_trades`` returned them.
     ``rejections`` counts MEXC's subscription refusals by cause (the refusal's text), each
-    cause logged once.
+    cause logged once. ``tap`` (a :class:`WireTap`) sees the wire of every connection.
     """
 
-    def __init__(self, config: dict[str, Any] | None = None, *, fast_path: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        fast_path: bool | None = None,
+        tap: WireTap | None = None,
+    ) -> None:
         super().__init__(config or {})
+        self.tap = tap
+        self.tap_client = tap.register(self) if tap is not None else 0
         self.options.setdefault("tradesLimit", DEFAULT_TRADES_LIMIT)
         self.malformed: Counter[str] = Counter()
         self.trades_overflow: Counter[str] = Counter()
@@ -127,6 +202,7 @@ class MexcWsClient(ccxt_pro.mexc):
             client.__class__ = GuardedClient
             client.malformed = self.malformed
             client.delivered = set()
+            client.tap, client.tap_client = self.tap, self.tap_client
         return client
 
     async def watch_trades(

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .. import event_loop
 from ..errors import BusClosedError, LevibotError, UsageError
 from ..exchange_urls import exchange_urls
 from ..universe_args import add_universe_arguments, universe_from_args
@@ -131,13 +132,15 @@ async def run_feed(args: argparse.Namespace) -> int:
     """``feed``: a :class:`FeederNode` with a dynamic ``MarketFeeder`` on MEXC or a simulator."""
     from ..adapters.mexc_ccxt import MexcAdapter
     from ..data.market_feeder import MarketFeeder
+    from ..gc_policy import AfterBootstrap
     from .node import FeederNode
 
     node_id = args.node_id or default_node_id()
     async with exchange_urls(args.sim, sim_url=args.sim_url) as urls:
         adapter = MexcAdapter([], rate_limit=urls is None, urls=urls)
         universe = await _universe(args, adapter)
-        feeder = MarketFeeder([], adapter=adapter, dynamic=True)
+        # the collector's settings for a long run, as the leased symbols have bootstrapped
+        feeder = MarketFeeder([], adapter=adapter, dynamic=True, on_progress=AfterBootstrap())
         client = bus_client(args, f"levibot-feed-{node_id}")
         node = FeederNode(client, feeder, node_id, universe, lease_ttl=args.lease_ttl)
         await _serve(node.run(), node.close, args.duration)
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = run_feed if args.command == "feed" else run_engines
     try:
-        return asyncio.run(command(args))
+        return event_loop.run(command(args))  # on uvloop when its extra is installed
     except UsageError as exc:  # bad symbols, bad arguments: a message, not a traceback
         log.error("%s", exc)
         return 2

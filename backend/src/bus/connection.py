@@ -1,4 +1,4 @@
-"""One NATS connection that rides out server restarts, and the md stream definition.
+"""One NATS connection that rides out server restarts, and the md and bar stream definitions.
 
 Why a wrapper: publisher, leases and subscriber must all survive a NATS restart, and nats-py
 takes a single ``reconnected_cb``; this class owns the connection options that make the client
@@ -34,7 +34,7 @@ from nats.js.errors import BadRequestError
 
 from ..errors import BusClosedError, BusError, UsageError
 from ..log_limits import RateLimitedLog
-from .subjects import MD_STREAM, MD_STREAM_SUBJECTS
+from .subjects import BAR_STREAM, BAR_STREAM_SUBJECTS, MD_STREAM, MD_STREAM_SUBJECTS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,22 @@ MD_STREAM_CONFIG = StreamConfig(
     description="levibot md: the last md of every symbol (subjects md.<exchange>.<market>.<BASE>_<QUOTE>)",
     subjects=[MD_STREAM_SUBJECTS],
     max_msgs_per_subject=1,
+    discard=DiscardPolicy.OLD,
+    storage=StorageType.FILE,
+    allow_direct=True,
+)
+
+#: Messages the bar stream keeps per symbol: the 1500 bars of history an engine keeps
+#: (``Engine.bars``), plus room for the messages that repeat a minute (a backfill's revisions,
+#: the minutes a restarted feeder publishes again), so the newest 1500 distinct minutes are
+#: still there after them.
+BAR_STREAM_DEPTH = 2000
+
+BAR_STREAM_CONFIG = StreamConfig(
+    name=BAR_STREAM,
+    description="levibot bars: the last closed 1 m bars of every symbol (bars.mexc.spot.<BASE>_<QUOTE>)",
+    subjects=[BAR_STREAM_SUBJECTS],
+    max_msgs_per_subject=BAR_STREAM_DEPTH,
     discard=DiscardPolicy.OLD,
     storage=StorageType.FILE,
     allow_direct=True,
@@ -322,22 +338,33 @@ class BusClient:
             await nc.close()
 
 
-async def ensure_md_stream(js: JetStreamContext) -> StreamInfo:
-    """Create the md stream, or keep an existing one (with a warning if configured differently).
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    """Create the stream of ``config``, or keep an existing one (with a warning if configured
+    differently).
 
     Why not update a differing stream: an operator may have tuned it (e.g. ``max_age``); the bus
-    only needs it to capture ``md.mexc.>`` and keep the last md per subject.
+    only needs it to capture its subjects and keep the last messages per subject.
     """
     try:
-        return await js.add_stream(MD_STREAM_CONFIG)
+        return await js.add_stream(config)
     except BadRequestError as exc:
         if exc.err_code != STREAM_NAME_IN_USE:
             raise
-    info = await js.stream_info(MD_STREAM)
+    info = await js.stream_info(config.name)
     log.warning(
         "stream %s exists with another configuration (subjects %s, max_msgs_per_subject %s); kept as is",
-        MD_STREAM,
+        config.name,
         info.config.subjects,
         info.config.max_msgs_per_subject,
     )
     return info
+
+
+async def ensure_md_stream(js: JetStreamContext) -> StreamInfo:
+    """Create (or keep) the md stream ``LEVIBOT_MD``."""
+    return await ensure_stream(js, MD_STREAM_CONFIG)
+
+
+async def ensure_bar_stream(js: JetStreamContext) -> StreamInfo:
+    """Create (or keep) the bar stream ``LEVIBOT_BARS``."""
+    return await ensure_stream(js, BAR_STREAM_CONFIG)

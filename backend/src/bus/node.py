@@ -2,7 +2,8 @@
 
 Glue only: the leases call :meth:`DynamicFeeder.add_symbols` for symbols this node acquired
 and :meth:`DynamicFeeder.remove_symbols` for those it gives up (before their keys are freed,
-so two nodes never stream one symbol); the feeder's md callback is the publisher's ``on_md``.
+so two nodes never stream one symbol); the feeder's md callback is the publisher's ``on_md``,
+and a feeder that gives bars (``MarketFeeder``) has the publisher as its bar listener.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ..errors import BusClosedError, BusError
+from ..market_data import BarSource
 from ..market_data import MarketData as MD
 from ..tasks import cancel_bounded, wait_bounded
 from .connection import BusClient
@@ -56,6 +58,8 @@ class FeederNode:
         self.feeder = feeder
         self.node_id = node_id
         self.publisher = BusPublisher(client, source=node_id, outbox_size=outbox_size)
+        if isinstance(feeder, BarSource):
+            feeder.listen_bars(self.publisher)
         self.leases = SymbolLeases(client, node_id, universe, self._acquired, self._released, ttl=lease_ttl)
         self._close_task: asyncio.Task[None] | None = None
 

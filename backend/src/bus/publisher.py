@@ -1,4 +1,5 @@
-"""``BusPublisher``: the feeder's md callback that puts every md on its symbol's NATS subject.
+"""``BusPublisher``: the feeder's md callback that puts every md on its symbol's NATS subject,
+and its bar listener that puts every closed bar on the symbol's bar subject.
 
 Why an outbox: the feeder serves every symbol from one event loop and calls ``on_md`` inline,
 so the callback must never wait for the network. ``on_md`` only encodes (a few µs, and it
@@ -10,6 +11,14 @@ md are published with core NATS publish into the ``LEVIBOT_MD`` stream's subject
 stores them without a per-message acknowledgement round trip. While disconnected the task waits
 for the reconnect (instead of filling the client's own buffer with stale md), then re-ensures
 the stream, since the server may have come back empty.
+
+Bars (``on_history``, ``on_bar``: the feeder's :class:`~backend.src.market_data.BarListener`)
+have an outbox of their own, published before any md waiting beside them, into the
+``LEVIBOT_BARS`` stream, which keeps a history per symbol for engine hosts that start later.
+A symbol's history (given when it bootstraps) is not published whole each time: the task
+reads the stream's last bar of the symbol and publishes the bars from
+``REPUBLISH_MINUTES`` before it on, since the last minutes a stopped feeder published may
+predate their backfill; an empty stream gets the whole history.
 """
 
 from __future__ import annotations
@@ -18,25 +27,34 @@ import asyncio
 import logging
 import secrets
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import nats.errors
+from nats.js.errors import NotFoundError
 
 from ..errors import CodecError, UsageError
 from ..log_limits import RateLimitedLog
+from ..market_data import MINUTE_MS, Bar
 from ..tasks import cancel_bounded
-from .codec import encode_md, md_headers
-from .connection import BusClient, ensure_md_stream
-from .subjects import md_subject
+from .codec import CODEC_HEADER, bar_headers, decode_bar, encode_bar, encode_md, md_headers
+from .connection import BusClient, ensure_bar_stream, ensure_md_stream
+from .subjects import BAR_STREAM, bar_subject, md_subject
 
 log = logging.getLogger(__name__)
 
 #: md published between two explicit yields to the event loop while draining a backlog.
 _YIELD_EVERY = 256
+#: Minutes before the stream's last bar of a symbol that a bootstrapped feeder publishes
+#: again from its history: as many as the feeder's warm start asks MEXC for again
+#: (``data.bootstrap.WARM_OVERLAP``), for the same reason.
+REPUBLISH_MINUTES = 30
+_NATS_ERRORS = (nats.errors.Error, OSError)
 
 
 class BusPublisher:
-    """Publishes md dicts to ``md.mexc.spot.<BASE>_<QUOTE>``; ``on_md`` never blocks."""
+    """Publishes md dicts to ``md.mexc.spot.<BASE>_<QUOTE>`` and bars to
+    ``bars.mexc.spot.<BASE>_<QUOTE>``; ``on_md``, ``on_history`` and ``on_bar`` never block."""
 
     def __init__(
         self,
@@ -44,10 +62,11 @@ class BusPublisher:
         *,
         source: str,
         outbox_size: int = 10_000,
+        bar_outbox_size: int = 100_000,
         retry_s: float = 0.5,
     ) -> None:
-        if outbox_size < 1:
-            raise UsageError(f"outbox_size must be >= 1, got {outbox_size}")
+        if outbox_size < 1 or bar_outbox_size < 1:
+            raise UsageError(f"outbox sizes must be >= 1, got {outbox_size} and {bar_outbox_size}")
         self.client = client
         self.source = source
         #: ``Levibot-Source`` value: a new session per publisher, so a restarted node's md
@@ -61,6 +80,18 @@ class BusPublisher:
         self._outbox: deque[tuple[str, int, bytes]] = deque(maxlen=outbox_size)
         self._seq: dict[str, int] = {}
         self._subjects: dict[str, str] = {}
+        self.bars_published = 0
+        self.bars_dropped_outbox_full = 0
+        #: ``(symbol, bars, history)`` waiting to be published; at most ``bar_outbox_size``
+        #: bars in all (about 65 histories; a day of bars of 70 symbols), the oldest dropped
+        self._bar_outbox: deque[tuple[str, list[Bar], bool]] = deque()
+        self._bar_outbox_size = bar_outbox_size
+        self._bars_queued = 0
+        #: per symbol: the sequence of its bars (apart from its md's)
+        self._bar_seq: dict[str, int] = {}
+        self._bars_direct = False
+        #: messages published so far (for the yields while draining a backlog)
+        self._sent = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -107,16 +138,45 @@ class BusPublisher:
         self._idle.clear()
         self._wakeup.set()
 
+    def on_history(self, symbol: str, bars: Sequence[Bar]) -> None:
+        """Feeder bar listener: ``symbol`` bootstrapped; its history is queued (what the
+        stream lacks of it is published, see the module doc). Never blocks."""
+        self._queue_bars(symbol, list(bars), history=True)
+
+    def on_bar(self, bar: Bar) -> None:
+        """Feeder bar listener: a closed (or revised) bar is queued. Never blocks."""
+        self._queue_bars(bar["symbol"], [bar], history=False)
+
+    def _queue_bars(self, symbol: str, bars: list[Bar], *, history: bool) -> None:
+        self._bar_outbox.append((symbol, bars, history))
+        self._bars_queued += len(bars)
+        while self._bars_queued > self._bar_outbox_size:
+            _, dropped, _ = self._bar_outbox.popleft()
+            self._bars_queued -= len(dropped)
+            self.bars_dropped_outbox_full += len(dropped)
+            self._drop_log.event(
+                "bus bar outbox full (%d bars); dropped the oldest %d, %d so far",
+                self._bar_outbox_size,
+                len(dropped),
+                self.bars_dropped_outbox_full,
+            )
+        self._idle.clear()
+        self._wakeup.set()
+
     async def _run(self) -> None:
-        """Ensure the stream (at once: engine hosts wait for it), then publish the outbox in
-        order; wait out disconnects; re-ensure the stream after them."""
-        sent = 0
+        """Ensure the streams (at once: engine hosts wait for them), then publish the outboxes
+        in order, bars first; wait out disconnects; re-ensure the streams after them."""
         while True:
             if not self._stream_ready:
                 await self.client.wait_connected()
                 if not await self._ensure_stream():
                     await asyncio.sleep(self.retry_s)
                     continue
+            if self._bar_outbox:
+                symbol, bars, history = self._bar_outbox.popleft()
+                self._bars_queued -= len(bars)
+                await self._publish_bars(symbol, bars, history)
+                continue
             if not self._outbox:
                 self._idle.set()
                 self._wakeup.clear()
@@ -124,32 +184,81 @@ class BusPublisher:
                 continue
             await self.client.wait_connected()
             subject, seq, payload = self._outbox.popleft()
+            self.published += await self._send(subject, payload, md_headers(self.session, seq))
+
+    async def _send(self, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
+        """Publish one message once connected; a failure is counted and logged, not raised.
+        Yields to the event loop every ``_YIELD_EVERY`` messages while draining a backlog."""
+        await self.client.wait_connected()
+        sent = False
+        try:
+            await self.client.nc.publish(subject, payload, headers=headers)
+            sent = True
+        except _NATS_ERRORS as exc:
+            self.publish_errors += 1
+            self._error_log.event("publish to %s failed (%d so far): %r", subject, self.publish_errors, exc)
+        self._sent += 1
+        if self._sent % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        return sent
+
+    async def _publish_bars(self, symbol: str, bars: list[Bar], history: bool) -> None:
+        """Publish ``bars`` of ``symbol`` in order (of a history, only what the stream lacks)."""
+        try:
+            subject = bar_subject(symbol)
+        except ValueError as exc:
+            self.encode_errors += len(bars)
+            self._error_log.event("bars of %r not published: %s", symbol, exc)
+            return
+        if history:
+            await self.client.wait_connected()  # the stream decides what of it is missing
+            bars = await self._missing(subject, bars)
+        for bar in bars:
             try:
-                await self.client.nc.publish(subject, payload, headers=md_headers(self.session, seq))
-                self.published += 1
-            except (nats.errors.Error, OSError) as exc:
-                self.publish_errors += 1
+                payload = encode_bar(bar)
+            except CodecError as exc:
+                self.encode_errors += 1
                 self._error_log.event(
-                    "publish to %s failed (%d so far): %r", subject, self.publish_errors, exc
+                    "bar of %r not published (%d so far): %s", symbol, self.encode_errors, exc
                 )
-            sent += 1
-            if sent % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+                continue
+            seq = self._bar_seq[symbol] = self._bar_seq.get(symbol, 0) + 1
+            self.bars_published += await self._send(
+                subject, payload, bar_headers(self.session, seq, history=history)
+            )
+
+    async def _missing(self, subject: str, bars: list[Bar]) -> list[Bar]:
+        """The bars of a history the stream lacks: from ``REPUBLISH_MINUTES`` before the
+        stream's last bar of ``subject`` on; all of them when it has none (or cannot say)."""
+        try:
+            last = await self.client.js.get_last_msg(BAR_STREAM, subject, direct=self._bars_direct)
+            newest = decode_bar(last.data or b"", (last.headers or {}).get(CODEC_HEADER))["ts"]
+            since = int(newest) - REPUBLISH_MINUTES * MINUTE_MS
+        except NotFoundError:
+            return bars
+        except (*_NATS_ERRORS, CodecError, KeyError, TypeError, ValueError) as exc:
+            log.warning(
+                "%s: cannot read the last bar on the bus (%r); publishing the whole history", subject, exc
+            )
+            return bars
+        return [bar for bar in bars if bar["ts"] > since]
 
     async def _ensure_stream(self) -> bool:
         try:
             await ensure_md_stream(self.client.js)
-        except (nats.errors.Error, OSError) as exc:
+            info = await ensure_bar_stream(self.client.js)
+        except _NATS_ERRORS as exc:
             self.publish_errors += 1
             self._error_log.event(
-                "cannot ensure the md stream (%d errors so far): %r", self.publish_errors, exc
+                "cannot ensure the md and bar streams (%d errors so far): %r", self.publish_errors, exc
             )
             return False
+        self._bars_direct = bool(info.config.allow_direct)
         self._stream_ready = True
         return True
 
     def stats(self) -> dict[str, Any]:
-        """Plain-dict counters: published, dropped (outbox full), errors, still queued."""
+        """Plain-dict counters: published, dropped (outbox full), errors, still queued; md and bars."""
         return {
             "source": self.session,
             "published": self.published,
@@ -157,6 +266,9 @@ class BusPublisher:
             "encode_errors": self.encode_errors,
             "publish_errors": self.publish_errors,
             "queued": len(self._outbox),
+            "bars_published": self.bars_published,
+            "bars_dropped_outbox_full": self.bars_dropped_outbox_full,
+            "bars_queued": self._bars_queued,
             "connection": self.client.stats(),
         }
 

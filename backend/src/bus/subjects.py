@@ -1,9 +1,11 @@
 """NATS subject scheme of the md bus (pure; no NATS import).
 
-One subject per symbol, ``md.<exchange>.<market>.<BASE>_<QUOTE>``, e.g. ``md.mexc.spot.BTC_USDT``.
+One subject per symbol, ``md.<exchange>.<market>.<BASE>_<QUOTE>``, e.g. ``md.mexc.spot.BTC_USDT``,
+and likewise for its closed bars, ``bars.mexc.spot.BTC_USDT``.
 Why one subject per symbol: an engine host subscribes to exactly its symbols, the server keeps
-the last md per subject (late joiners), and the subject is the only routing key, so a feeder
-never needs to know who listens.
+the last md (and the last bars) per subject for late joiners, and the subject is the only
+routing key, so a feeder never needs to know who listens. Bars have a prefix and a stream of
+their own: the md stream keeps one message per subject, the bar stream a history.
 
 The token must survive the round trip symbol → subject → symbol, so characters that NATS gives
 a meaning to (``.``, ``*``, ``>``, whitespace) and our own separators (``/``, ``_``, ``:``)
@@ -21,6 +23,10 @@ MD_STREAM = "LEVIBOT_MD"
 #: Subject prefix of MEXC spot md; the stream captures every ``md.mexc.>`` subject.
 MD_PREFIX = "md.mexc.spot."
 MD_STREAM_SUBJECTS = "md.mexc.>"
+#: JetStream stream that keeps the last bars of every symbol (its history for late joiners).
+BAR_STREAM = "LEVIBOT_BARS"
+BAR_PREFIX = "bars.mexc.spot."
+BAR_STREAM_SUBJECTS = "bars.mexc.>"
 
 _PART = re.compile(r"[A-Za-z0-9-]+")
 
@@ -47,6 +53,11 @@ def token_symbol(token: str) -> str:
 def md_subject(symbol: str) -> str:
     """Subject on which the md of ``symbol`` is published."""
     return MD_PREFIX + symbol_token(symbol)
+
+
+def bar_subject(symbol: str) -> str:
+    """Subject on which the closed bars of ``symbol`` are published."""
+    return BAR_PREFIX + symbol_token(symbol)
 
 
 def subject_symbol(subject: str) -> str:

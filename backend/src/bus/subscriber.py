@@ -40,6 +40,21 @@ reason and logged (rate-limited):
   Marks are kept per source (``MAX_SOURCES`` a symbol), so an md naming another session never
   resets the real session's mark.
   The price: after a gap that large (hours of md lost), the first md is dropped too.
+
+**Bars** (when a bar listener is set, as :class:`EngineManager` does: ``listen_bars``): per
+symbol a core subscription on its bar subject, and its history read from the ``LEVIBOT_BARS``
+stream message by message (a direct get of the next message of the subject: no consumer, so
+an engine host needs read rights only). The history goes to the listener's ``on_history``
+before any md of the symbol is delivered (md that arrive earlier are dropped and counted as
+``before_history``; the symbol's newest md is read right after), so an engine holds its bars
+before its first md, as in-process. Live bars that arrive while the history is read are held
+and handled after it. Every bar passes the same checks as an md: the subject decides the
+symbol, :func:`backend.src.validation.check_bus_bar` its values, ``Levibot-Source``/
+``Levibot-Seq`` (counted apart from md) its sequence; rejections are counted by reason in
+``bar_rejected``. After a reconnect the stream is read on from the last message read, so the
+bars published meanwhile arrive too (those already received live are ``fetched_known``). A
+bar for a minute the engine already holds replaces it there (the engine calls ``on_bar`` only
+when it differs: a revision), exactly as in-process.
 """
 
 from __future__ import annotations
@@ -48,8 +63,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import nats.errors
@@ -60,11 +75,12 @@ from nats.js.errors import NotFoundError
 from ..backoff import Backoff
 from ..errors import BusClosedError, BusError, CodecError
 from ..log_limits import RateLimitedLog
+from ..market_data import Bar, BarListener
 from ..market_data import MarketData as MD
-from ..validation import check_md
-from .codec import CODEC_HEADER, SEQ_HEADER, SOURCE_HEADER, decode_md
+from ..validation import check_bus_bar, check_md
+from .codec import CODEC_HEADER, HISTORY_HEADER, SEQ_HEADER, SOURCE_HEADER, decode_bar, decode_md
 from .connection import BusClient
-from .subjects import MD_STREAM, md_subject
+from .subjects import BAR_STREAM, MD_STREAM, bar_subject, md_subject
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +102,45 @@ _DUPLICATE = "duplicate"
 
 @dataclass
 class _Mark:
-    """The last delivered md of a symbol from one source: its sequence, and an unconfirmed jump."""
+    """The last delivered message of a symbol from one source: its sequence, and an
+    unconfirmed jump."""
 
     seq: int
     pending: int | None = None
 
 
+def _counts() -> dict[str, int]:
+    return {
+        "received": 0,
+        "fetched": 0,
+        #: read from the stream after it had already arrived live (expected: the subscription
+        #: starts before the read), dropped without counting as duplicates
+        "fetched_known": 0,
+        "duplicates": 0,
+        "skipped": 0,
+        "decode_errors": 0,
+        "callback_errors": 0,
+        "seq_jumps": 0,
+    }
+
+
+@dataclass
+class _Flow:
+    """One kind of message the subscriber reads (md or bars): how it is decoded and checked,
+    its counters, its rejections by reason, and each symbol's per-source marks."""
+
+    what: str
+    decode: Callable[[bytes, str | None], dict[str, Any]]
+    check: Callable[[Mapping[str, Any], float], str | None]
+    counts: dict[str, int] = field(default_factory=_counts)
+    rejected: dict[str, int] = field(default_factory=dict)
+    #: symbol → source → mark: each publisher session is deduplicated on its own, so a
+    #: message claiming another source never resets the state of the real one.
+    marks: dict[str, dict[str, _Mark]] = field(default_factory=dict)
+
+
 class BusSubscriber:
-    """Reads the md of ``symbols`` from the bus and hands each md dict to ``on_md``."""
+    """Reads the md (and bars) of ``symbols`` from the bus and hands each md dict to ``on_md``."""
 
     def __init__(
         self,
@@ -107,27 +154,29 @@ class BusSubscriber:
         self._owns_client = not isinstance(client, BusClient)
         self.symbols: list[str] = list(dict.fromkeys(symbols))
         self._subjects = {s: md_subject(s) for s in self.symbols}  # ValueError now, not at run()
+        self._bar_subjects = {s: bar_subject(s) for s in self.symbols}
         self.retry_s = retry_s
-        self.counts = {
-            "received": 0,
-            "fetched": 0,
-            #: last values read from the stream that had already arrived live (expected: the
-            #: subscription starts before the read), dropped without counting as duplicates
-            "fetched_known": 0,
-            "duplicates": 0,
-            "skipped": 0,
-            "decode_errors": 0,
-            "callback_errors": 0,
-            "setup_errors": 0,
-            "seq_jumps": 0,
-        }
+        self._md = _Flow("md", decode_md, check_md)
+        self._bars = _Flow("bar", decode_bar, check_bus_bar)
+        #: md counters (see the module docstring), plus the subscriber's own
+        self.counts = self._md.counts
+        self.counts.update(setup_errors=0, before_history=0)
         #: md dropped before ``on_md``, by reason (see the module docstring).
-        self.rejected: dict[str, int] = {}
+        self.rejected = self._md.rejected
+        #: bar counters and rejections, as for md
+        self.bar_counts = self._bars.counts
+        self.bar_rejected = self._bars.rejected
+        #: told of each symbol's history and of every bar (``listen_bars``); None: md only
+        self.bar_listener: BarListener | None = None
+        #: symbols whose history went to the listener: their md and live bars flow from then on
+        self._history_done: set[str] = set()
+        #: live bar messages that arrived while their symbol's history was read
+        self._held_bars: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
+        #: symbol → stream sequence of the last bar message read from the stream
+        self._bar_stream_seq: dict[str, int] = {}
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._direct = False
-        #: symbol → source → mark: each publisher session is deduplicated on its own, so an md
-        #: claiming another source never resets the state of the real one.
-        self._marks: dict[str, dict[str, _Mark]] = {s: {} for s in self.symbols}
+        self._bars_direct = False
         self._subs: list[Subscription] = []
         #: set once every symbol is subscribed and its last md (if there is one) was delivered.
         self.ready = asyncio.Event()
@@ -136,9 +185,15 @@ class BusSubscriber:
         self._error_log = RateLimitedLog(log, 10.0, level=logging.ERROR)
         self._reject_log = RateLimitedLog(log, 10.0)
 
+    def listen_bars(self, listener: BarListener) -> None:
+        """Read bars too and tell ``listener`` (before :meth:`run`): each symbol's history from
+        the stream, then every bar published (see the module docstring)."""
+        self.bar_listener = listener
+
     async def run(self, on_md: Callable[[MD], Any]) -> None:
-        """Subscribe every symbol and read the last values (retrying while the server is
-        unreachable), then deliver until :meth:`close`, re-reading last values after reconnects."""
+        """Subscribe every symbol, read the bar histories (with a bar listener) and the last
+        md (retrying while the server is unreachable), then deliver until :meth:`close`,
+        re-reading what was missed after reconnects."""
         try:
             await self.client.connect()
         except BusClosedError:
@@ -146,32 +201,38 @@ class BusSubscriber:
         self.client.on_reconnect(self._resync.set)
         for symbol in self.symbols:
             await self._retry(f"subscribe {symbol}", lambda s=symbol: self._subscribe(s, on_md))
+            if self.bar_listener is not None:
+                await self._retry(f"subscribe the bars of {symbol}", lambda s=symbol: self._subscribe_bars(s))
         await self._retry("register the subscriptions", lambda: self.client.nc.flush())
         if self._closed.is_set():
             return
-        log.info("bus subscriber: %d symbols subscribed on %s", len(self._subs), self.client.url)
-        # Live md flow from here on; the last values need the stream, which a feeder creates.
-        info = await self._retry("find the md stream", self._find_stream)
+        log.info("bus subscriber: %d symbols subscribed on %s", len(self.symbols), self.client.url)
+        # Live md flow from here on (with a bar listener, each symbol's once its history is
+        # read); the last values and the histories need the streams, which a feeder creates.
+        info = await self._retry("find the md stream", lambda: self._find_stream(MD_STREAM))
         if info is None:
             return
         self._direct = bool(info.config.allow_direct)
+        if self.bar_listener is not None and not await self._read_histories():
+            return
         await self._fetch_all(on_md)
         self.ready.set()
+        log.info("bus subscriber: histories and last md read; delivering %d symbols", len(self.symbols))
         while True:
             await self._resync.wait()  # set by every reconnect, and by close()
             self._resync.clear()
             if self._closed.is_set():
                 return
-            await self._fetch_all(on_md)
+            await asyncio.gather(self._fetch_all(on_md), self._read_new_bars())
 
-    async def _find_stream(self) -> Any:
-        """The md stream's info. Looked up, never created: an engine host needs only read rights,
+    async def _find_stream(self, name: str) -> Any:
+        """A stream's info. Looked up, never created: an engine host needs only read rights,
         and a stream it made up could differ from the one the feeders keep."""
         try:
-            return await self.client.js.stream_info(MD_STREAM)
+            return await self.client.js.stream_info(name)
         except NotFoundError:
             raise BusError(
-                f"stream {MD_STREAM} does not exist on NATS {self.client.url}: "
+                f"stream {name} does not exist on NATS {self.client.url}: "
                 "a feeder node creates it when it starts"
             ) from None
 
@@ -196,9 +257,24 @@ class BusSubscriber:
     async def _subscribe(self, symbol: str, on_md: Callable[[MD], Any]) -> None:
         async def handle(msg: Msg) -> None:
             self.counts["received"] += 1
+            if self.bar_listener is not None and symbol not in self._history_done:
+                self.counts["before_history"] += 1
+                return
             await self._deliver(symbol, msg.data, msg.headers or {}, on_md)
 
         self._subs.append(await self.client.nc.subscribe(self._subjects[symbol], cb=handle))
+
+    async def _subscribe_bars(self, symbol: str) -> None:
+        async def handle(msg: Msg) -> None:
+            self.bar_counts["received"] += 1
+            if symbol in self._history_done:
+                self._bar(symbol, msg.data, msg.headers or {})
+            else:
+                self._held_bars.setdefault(symbol, []).append((msg.data, msg.headers or {}))
+
+        self._subs.append(await self.client.nc.subscribe(self._bar_subjects[symbol], cb=handle))
+
+    # ---- md ----------------------------------------------------------------------------
 
     async def _fetch_all(self, on_md: Callable[[MD], Any]) -> None:
         await asyncio.gather(*(self._fetch(symbol, on_md) for symbol in self.symbols))
@@ -231,50 +307,141 @@ class BusSubscriber:
         *,
         live: bool = True,
     ) -> None:
-        try:
-            md = decode_md(payload, headers.get(CODEC_HEADER))
-        except CodecError as exc:
-            self.counts["decode_errors"] += 1
-            self._error_log.event(
-                "%s: undecodable md (%d so far): %s", symbol, self.counts["decode_errors"], exc
-            )
-            return
-        reason = self._check(symbol, md, headers)
-        if reason is not None:
-            if reason == _DUPLICATE:
-                self.counts["duplicates" if live else "fetched_known"] += 1
-            else:
-                self._reject(symbol, reason, headers)
+        md = self._accept(self._md, symbol, payload, headers, live=live)
+        if md is None:
             return
         try:
             result = on_md(md)
             if inspect.isawaitable(result):
                 await result
         except Exception:
-            self.counts["callback_errors"] += 1
-            self._error_log.event(
-                "%s: on_md failed (%d so far)", symbol, self.counts["callback_errors"], exc_info=True
-            )
+            self._callback_failed(self._md, symbol)
 
-    def _check(self, symbol: str, md: MD, headers: dict[str, str]) -> str | None:
-        """None for an md to deliver, else why not (``duplicate`` or a rejection reason). The
-        values are checked before the sequence, so a rejected md never moves the mark."""
-        if md.get("symbol") != symbol:
+    # ---- bars --------------------------------------------------------------------------
+
+    async def _read_histories(self) -> bool:
+        """Read every symbol's bars from the stream and hand them to the listener as its
+        history; False when closed first."""
+        info = await self._retry("find the bar stream", lambda: self._find_stream(BAR_STREAM))
+        if info is None:
+            return False
+        self._bars_direct = bool(info.config.allow_direct)
+        await asyncio.gather(*(self._read_history(symbol) for symbol in self.symbols))
+        return not self._closed.is_set()
+
+    async def _read_history(self, symbol: str) -> None:
+        read: list[tuple[Bar, bool]] = []
+        await self._retry(f"read the bars of {symbol}", lambda: self._read(symbol, read))
+        listener = self.bar_listener
+        if listener is None or self._closed.is_set():
+            return
+        self._listener_call(symbol, lambda: listener.on_history(symbol, [bar for bar, _ in read]))
+        self._history_done.add(symbol)
+        for payload, headers in self._held_bars.pop(symbol, []):
+            self._bar(symbol, payload, headers, live=False)
+
+    async def _read(self, symbol: str, into: list[tuple[Bar, bool]]) -> None:
+        """Append to ``into`` every acceptable bar of ``symbol`` the stream holds after the last
+        message read, with whether it is history (a failure part way is retried from there)."""
+        async with self._fetch_slots:
+            while not self._closed.is_set():
+                try:
+                    msg = await self.client.js.get_msg(
+                        BAR_STREAM,
+                        seq=self._bar_stream_seq.get(symbol, 0) + 1,
+                        subject=self._bar_subjects[symbol],
+                        next=True,
+                        direct=self._bars_direct,
+                    )
+                except NotFoundError:
+                    return
+                self._bar_stream_seq[symbol] = msg.seq
+                self.bar_counts["fetched"] += 1
+                headers = msg.headers or {}
+                bar = self._accept(self._bars, symbol, msg.data or b"", headers, live=False)
+                if bar is not None:
+                    into.append((bar, headers.get(HISTORY_HEADER) == "1"))  # type: ignore[arg-type]
+
+    async def _read_new_bars(self) -> None:
+        """After a reconnect: the bars published since the last one read, as if live."""
+
+        async def read_on(symbol: str) -> None:
+            missed: list[tuple[Bar, bool]] = []
+            try:
+                await self._read(symbol, missed)
+            except _NATS_ERRORS as exc:
+                self.counts["setup_errors"] += 1
+                self._error_log.event("%s: cannot read the bars published meanwhile: %r", symbol, exc)
+            for bar, history in missed:
+                self._hand_over(symbol, bar, history)
+
+        await asyncio.gather(*(read_on(symbol) for symbol in self._history_done))
+
+    def _bar(self, symbol: str, payload: bytes, headers: dict[str, str], *, live: bool = True) -> None:
+        """One live bar message: checked, then handed over."""
+        bar = self._accept(self._bars, symbol, payload, headers, live=live)
+        if bar is not None:
+            self._hand_over(symbol, bar, headers.get(HISTORY_HEADER) == "1")  # type: ignore[arg-type]
+
+    def _hand_over(self, symbol: str, bar: Bar, history: bool) -> None:
+        """To the listener: a bar of a feeder's history (a bootstrapped feeder published it) as
+        history, any other as a closed bar; the engine decides what is news."""
+        listener = self.bar_listener
+        if listener is None:
+            return
+        if history:
+            self._listener_call(symbol, lambda: listener.on_history(symbol, [bar]))
+        else:
+            self._listener_call(symbol, lambda: listener.on_bar(bar))
+
+    def _listener_call(self, symbol: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception:
+            self._callback_failed(self._bars, symbol)
+
+    # ---- both ----------------------------------------------------------------------------
+
+    def _accept(
+        self, flow: _Flow, symbol: str, payload: bytes, headers: dict[str, str], *, live: bool
+    ) -> dict[str, Any] | None:
+        """The decoded message if it may be delivered; else None, counted (and logged)."""
+        try:
+            obj = flow.decode(payload, headers.get(CODEC_HEADER))
+        except CodecError as exc:
+            flow.counts["decode_errors"] += 1
+            self._error_log.event(
+                "%s: undecodable %s (%d so far): %s", symbol, flow.what, flow.counts["decode_errors"], exc
+            )
+            return None
+        reason = self._check(flow, symbol, obj, headers)
+        if reason is None:
+            return obj
+        if reason == _DUPLICATE:
+            flow.counts["duplicates" if live else "fetched_known"] += 1
+        else:
+            self._reject(flow, symbol, reason, headers)
+        return None
+
+    def _check(self, flow: _Flow, symbol: str, obj: Mapping[str, Any], headers: dict[str, str]) -> str | None:
+        """None for a message to deliver, else why not (``duplicate`` or a rejection reason).
+        The values are checked before the sequence, so a rejected message never moves the mark."""
+        if obj.get("symbol") != symbol:
             return SYMBOL_MISMATCH
-        reason = check_md(md, time.time() * 1000.0)
+        reason = flow.check(obj, time.time() * 1000.0)
         if reason is not None:
             return reason
         source, seq_text = headers.get(SOURCE_HEADER), headers.get(SEQ_HEADER)
         if source is None or seq_text is None or not seq_text.isdigit():
             return NO_SEQUENCE
-        return self._sequence(symbol, source, int(seq_text))
+        return self._sequence(flow, symbol, source, int(seq_text))
 
-    def _sequence(self, symbol: str, source: str, seq: int) -> str | None:
-        """Dedup on (source, seq): None for the next md of the source (gaps counted as skipped),
-        ``duplicate`` for one already delivered, ``seq_jump`` for an unconfirmed jump."""
-        marks = self._marks[symbol]
+    def _sequence(self, flow: _Flow, symbol: str, source: str, seq: int) -> str | None:
+        """Dedup on (source, seq): None for the next message of the source (gaps counted as
+        skipped), ``duplicate`` for one already delivered, ``seq_jump`` for an unconfirmed jump."""
+        marks = flow.marks.setdefault(symbol, {})
         mark = marks.get(source)
-        if mark is None:  # first md of this publisher session
+        if mark is None:  # first message of this publisher session
             if len(marks) >= MAX_SOURCES:
                 del marks[next(iter(marks))]
             marks[source] = _Mark(seq)
@@ -283,9 +450,9 @@ class BusSubscriber:
         if -MAX_SEQ_JUMP < gap <= 0:
             return _DUPLICATE
         if gap <= MAX_SEQ_JUMP:
-            self.counts["skipped"] += gap - 1
+            flow.counts["skipped"] += gap - 1
         elif mark.pending is not None and 0 < seq - mark.pending <= MAX_SEQ_JUMP:
-            self.counts["seq_jumps"] += 1  # a second md continues the jumped-to sequence
+            flow.counts["seq_jumps"] += 1  # a second message continues the jumped-to sequence
             log.warning("%s: %s jumped from seq %d to %d (confirmed)", symbol, source, mark.seq, seq)
         else:
             mark.pending = seq
@@ -293,14 +460,25 @@ class BusSubscriber:
         mark.seq, mark.pending = seq, None
         return None
 
-    def _reject(self, symbol: str, reason: str, headers: dict[str, str]) -> None:
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+    def _reject(self, flow: _Flow, symbol: str, reason: str, headers: dict[str, str]) -> None:
+        flow.rejected[reason] = flow.rejected.get(reason, 0) + 1
         self._reject_log.event(
-            "%s: md rejected: %s (source %r; rejected so far: %s)",
+            "%s: %s rejected: %s (source %r; rejected so far: %s)",
             symbol,
+            flow.what,
             reason,
             headers.get(SOURCE_HEADER, "")[:64],  # forged headers can be long
-            self.rejected,
+            flow.rejected,
+        )
+
+    def _callback_failed(self, flow: _Flow, symbol: str) -> None:
+        flow.counts["callback_errors"] += 1
+        self._error_log.event(
+            "%s: %s callback failed (%d so far)",
+            symbol,
+            flow.what,
+            flow.counts["callback_errors"],
+            exc_info=True,
         )
 
     def stats(self) -> dict[str, Any]:
@@ -309,6 +487,7 @@ class BusSubscriber:
             "subscribed": len(self._subs),
             **self.counts,
             "rejected": dict(self.rejected),
+            "bars": {**self.bar_counts, "rejected": dict(self.bar_rejected)},
             "connection": self.client.stats(),
         }
 

@@ -9,12 +9,19 @@ lists (ccxt's OHLCV row shape), so readers cannot corrupt the ring.
 The ring also keeps the rolling 24 h volume: the sum of the volumes of closed bars that opened
 within the last 1440 minutes of the newest one, maintained in O(1) per bar. It holds at least
 a day of bars for that, even when fewer are visible (``maxlen``).
+
+Two bulk operations keep thousands of symbols cheap: :meth:`BarRing.extend` loads a bootstrap's
+history in a few C-level passes instead of one ``append`` per bar, and :meth:`BarRing.truncate`
+takes back only the newest bars a REST backfill replaces (the minutes of an outage), so a
+merge no longer rebuilds all 1500 bars of the ring.
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from itertools import chain
 
 from ..errors import UsageError
 from ..market_data import MINUTE_MS
@@ -34,12 +41,13 @@ class BarRing:
         self._capacity = max(maxlen, DAY_MINUTES)
         self._data = array("d", bytes(8 * _FIELDS * self._capacity))
         self._count = 0  # bars appended since the last clear(); the newest is number _count - 1
+        self._floor = 0  # number of the oldest bar still stored (older slots were overwritten)
         self._window_first = 0  # number of the oldest bar inside the 24 h window
         #: sum of the volumes of the bars inside the 24 h window
         self.window_volume = 0.0
 
     def __len__(self) -> int:
-        return min(self._count, self.maxlen)
+        return min(self._count - self._floor, self.maxlen)
 
     @property
     def capacity(self) -> int:
@@ -72,7 +80,7 @@ class BarRing:
 
     def newest(self, field: int) -> float:
         """One field of the newest bar (0 open time … 5 volume) without building the bar."""
-        if not self._count:
+        if self._count == self._floor:
             raise IndexError("no bar yet")
         return self._data[self._offset(self._count - 1) + field]
 
@@ -88,8 +96,59 @@ class BarRing:
             "d", (bar[0], bar[1], bar[2], bar[3], bar[4], bar[5], 1.0 if synthetic else 0.0)
         )
         self._count += 1
+        if self._count - self._floor > self._capacity:
+            self._floor = self._count - self._capacity
         self.window_volume += bar[5]
 
+    def extend(self, bars: Sequence[Sequence[float]], synthetic: bool = False) -> None:
+        """Append ``bars`` (ascending, each newer than the newest held) as :meth:`append` would.
+
+        Into an empty ring (a bootstrap's history) the bars are copied column by column and
+        the 24 h window found by bisection: about a fifth of the time of 1500 appends.
+        """
+        bars = bars[-self._capacity :]  # older ones would be overwritten (and are out of the window)
+        flat = array("d", chain.from_iterable(bars)) if self._count == self._floor else None
+        if flat is None or len(flat) != 6 * len(bars) or not bars:  # not empty, or rows not OHLCV-wide
+            for bar in bars:
+                self.append(bar, synthetic)
+            return
+        n = len(bars)
+        self.clear()
+        data = self._data
+        for field in range(6):
+            data[field : _FIELDS * n : _FIELDS] = flat[field::6]
+        data[6 : _FIELDS * n : _FIELDS] = array("d", [1.0 if synthetic else 0.0]) * n
+        self._count = n
+        opens = flat[0::6]
+        self._window_first = bisect_left(opens, opens[-1] - (DAY_MINUTES - 1) * MINUTE_MS)
+        self.window_volume = sum(flat[6 * self._window_first + 5 :: 6])
+
+    def truncate(self, first_open: int) -> list[tuple[list[float], bool]]:
+        """Remove the bars that opened at ``first_open`` or later; returns them, oldest first,
+        with their synthetic flags. The 24 h window moves back with the newest bar, taking in
+        again the stored bars it had left."""
+        data, removed = self._data, []
+        while self._count > self._floor and data[self._offset(self._count - 1)] >= first_open:
+            self._count -= 1
+            at = self._offset(self._count)
+            bar: list[float] = data[at : at + 6].tolist()
+            bar[0] = int(bar[0])
+            removed.append((bar, data[at + 6] != 0.0))
+            if self._count >= self._window_first:
+                self.window_volume -= bar[5]
+        if not removed:
+            return removed
+        self._window_first = min(self._window_first, self._count)
+        if self._count == self._floor:
+            self.window_volume = 0.0
+        else:
+            horizon = self.newest(0) - (DAY_MINUTES - 1) * MINUTE_MS
+            while self._window_first > self._floor and data[self._offset(self._window_first - 1)] >= horizon:
+                self._window_first -= 1
+                self.window_volume += data[self._offset(self._window_first) + 5]
+        removed.reverse()
+        return removed
+
     def clear(self) -> None:
-        self._count = self._window_first = 0
+        self._count = self._floor = self._window_first = 0
         self.window_volume = 0.0

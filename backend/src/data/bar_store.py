@@ -23,9 +23,9 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TypedDict
 
 from ..errors import StoreLockedError, StoreVersionError
+from ..market_data import Bar, make_bar
 
 #: Format version of the file; a store written by another version is refused, not misread.
 STORE_VERSION = 1
@@ -46,19 +46,6 @@ CREATE TABLE IF NOT EXISTS bars (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-class Bar(TypedDict):
-    """One closed bar as engines and ``load_bars`` see it."""
-
-    symbol: str
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    synthetic: bool
 
 
 #: ``(ts, open, high, low, close, volume, synthetic)``, the row shape the writer takes
@@ -154,7 +141,4 @@ def load_bars(
         ).fetchall()
     finally:
         db.close()
-    return [
-        Bar(symbol=symbol, ts=ts, open=o, high=h, low=low, close=c, volume=v, synthetic=bool(syn))
-        for ts, o, h, low, c, v, syn in rows
-    ]
+    return [make_bar(symbol, row, bool(row[6])) for row in rows]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from ..adapters.mexc_klines import last_closed_open
@@ -33,6 +35,18 @@ log = logging.getLogger(__name__)
 
 #: Minutes before the store's newest bar asked of the exchange again at a warm start.
 WARM_OVERLAP = 30
+
+
+def recent(bars: list[list], limit: int) -> list[list]:
+    """What the last ``limit`` minutes of the filled history are made of: the bars of the
+    ``limit`` minutes up to the newest one (ascending ``bars``), and the latest bar before them,
+    whose close fills their first minutes up to a trade. An illiquid pair's ``limit`` real bars
+    span days; filling all those minutes only to keep the last ``limit`` was 11 % of a
+    2000-symbol bootstrap's CPU (``docs/BENCHMARKS.md``)."""
+    if not bars:
+        return bars
+    first = bisect_left(bars, bars[-1][0] - (limit - 1) * MINUTE_MS, key=itemgetter(0))
+    return bars[max(0, first - 1) :]
 
 
 @dataclass
@@ -76,7 +90,7 @@ class Bootstrap:
         raw = await self._warm(symbol, limit) if self.stored is not None else None
         if raw is None:
             raw = await self.adapter.fetch_ohlcv(symbol, "1m", limit)
-        return fill_minute_bars(sorted(raw, key=lambda r: r[0]))[-limit:]
+        return fill_minute_bars(recent(sorted(raw, key=itemgetter(0)), limit))[-limit:]
 
     async def _warm(self, symbol: str, limit: int) -> list[list] | None:
         """Stored bars plus the exchange's since the store's newest (with ``WARM_OVERLAP``

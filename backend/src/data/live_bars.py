@@ -25,8 +25,7 @@ class LiveBars:
         #: closed bars, oldest first, compact (see ``bar_ring``); each read is a fresh list
         self.closed = BarRing(max_bars)
         self.forming: list[float] | None = None
-        for bar in history:
-            self._close(bar)
+        self.closed.extend(list(history))
 
     @property
     def last_close(self) -> float | None:
@@ -84,6 +83,20 @@ class LiveBars:
         self.forming = [minute, price, price, price, price, amount]
         return closed
 
+    def close_until(self, minute: int) -> None:
+        """Close every bar that opened before ``minute``: the exchange clock has passed them,
+        traded or not. The forming bar closes as it is; the minutes after it get synthetic bars,
+        as a trade in ``minute`` would have made them. Called by the feeder's once-a-second bar
+        sweep, never per trade: a symbol whose trades keep coming has closed its bars already
+        and returns at once."""
+        bar = self.forming
+        if bar is not None:
+            if bar[0] >= minute:
+                return
+            self.forming = None
+            self._close(bar)
+        self._fill_until(minute)
+
     def merge_exchange_bars(self, bars: Sequence[Sequence[float]], first: int, last: int) -> int:
         """Make the exchange's closed bars authoritative for minutes ``first..last``.
 
@@ -92,15 +105,12 @@ class LiveBars:
         forward-filled and flagged synthetic. Returns how many bars changed.
         """
         by_ts = {int(b[0]): [int(b[0]), *map(float, b[1:6])] for b in bars if first <= int(b[0]) <= last}
-        history = [(bar, self.closed.is_synthetic(i)) for i, bar in enumerate(self.closed)]
-        before = [(b, syn) for b, syn in history if b[0] < first]
-        after = [(b, syn) for b, syn in history if b[0] > last]
-        old = {int(b[0]): b for b, _ in history if first <= b[0] <= last}
-        self.closed.clear()
-        for bar, syn in before:
-            self._close(bar, syn)
+        # only the bars from ``first`` on leave the ring (usually an outage's few minutes)
+        replaced = self.closed.truncate(first)
+        after = [(b, syn) for b, syn in replaced if b[0] > last]
+        old = {int(b[0]): b for b, _ in replaced if b[0] <= last}
         changed = 0
-        prev_close = before[-1][0][4] if before else None
+        prev_close = self.closed.newest(4) if self.closed else None
         for ts in range(first, last + MINUTE_MS, MINUTE_MS):
             bar = by_ts.get(ts)
             synthetic = bar is None

@@ -19,6 +19,10 @@ Never silently stale: the feeder is the adapter's stream listener. Every record 
 :attr:`MarketFeeder.health` (``health``); a monitor marks silent symbols ``stale`` and counts
 what never reached a stream (``feed_monitor``); after a trade-stream disconnect the outage's
 minutes are backfilled from REST so the live bars stay gapless (``backfill``).
+
+Closed bars: each symbol's history when it has bootstrapped, every bar as it closes (by a
+trade, or by the exchange clock for a quiet symbol) and the bars a backfill revised go to the
+bar store (``data_dir``) and to the listener of :meth:`MarketFeeder.listen_bars` (``bar_feed``).
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from ..adapters.mexc_ccxt import MexcAdapter
 from ..adapters.mexc_universe import UniverseSpec
 from ..errors import NoValidSymbolError
 from ..log_limits import RateLimitedLog
-from ..market_data import Channel
+from ..market_data import BarListener, Channel
 from ..tasks import TaskSet, cancel_and_wait
 from .backfill import Backfill
+from .bar_feed import BarFeed
 from .bar_sink import BarSink
 from .bar_store import BarStore
 from .bootstrap import Bootstrap, BootstrapProgress, ProgressCallback
@@ -110,6 +115,8 @@ class MarketFeeder:
         #: the bar store's feeder side, when ``data_dir`` is given (opened, and locked, now)
         self.bar_sink = BarSink(BarStore(data_dir)) if data_dir is not None else None
         sink = self.bar_sink
+        #: closed bars out: to the store, and to the listener of :meth:`listen_bars`
+        self.bar_feed = BarFeed(lambda: self.adapter.clock.now_ms(), sink)
         self._bootstrap = Bootstrap(self.adapter, self.config, on_progress, sink.history if sink else None)
         self.texts = texts
         self.states: dict[str, SymbolState] = {}
@@ -130,7 +137,7 @@ class MarketFeeder:
         self._has_perp: dict[str, bool] = {}
         self._background = TaskSet()
         #: the outages' bars to fetch from REST, and the fetches (background tasks of ours).
-        self.backfill = Backfill(self.adapter, self._background, sink.revised if sink else None)
+        self.backfill = Backfill(self.adapter, self._background, self.bar_feed.revised)
         self._monitor = FeedMonitor(self.adapter, self.feed_health, clock, self.config)
         self._reload = (
             UniverseReload(universe, self.adapter, self, self._has_perp, self.config)
@@ -150,6 +157,11 @@ class MarketFeeder:
         """symbol → bars the REST backfill changed after outages."""
         return self.backfill.backfilled
 
+    def listen_bars(self, listener: BarListener) -> None:
+        """Tell ``listener`` of each symbol's history when it bootstraps (before its first md),
+        of every bar as it closes, and of the bars a backfill revised (``data.bar_feed``)."""
+        self.bar_feed.listener = listener
+
     async def bootstrap_bars(self, symbol: str) -> list[list]:
         """Fetch the latest closed 1 m bars and forward-fill the minutes MEXC has no bar for."""
         return await self._bootstrap.bars(symbol)
@@ -161,6 +173,7 @@ class MarketFeeder:
         self.states[symbol] = state
         self._has_perp[symbol] = has_perp
         self.backfill.schedule(state)  # the minute forming now is only partly ours
+        await self.bar_feed.history(state)
         self.feed_health.freshness(symbol).start(self.clock())
         log.info("%s: bootstrapped %d bars, streaming", symbol, len(state.bars.closed))
         async with asyncio.TaskGroup() as group:
@@ -247,6 +260,8 @@ class MarketFeeder:
         """Run market data streams for all valid symbols until :meth:`close` or total failure."""
         self.adapter.listener = self
         self._on_md = on_md
+        if (recorder := getattr(self.adapter, "recorder", None)) is not None:
+            recorder.note_feeder(self.symbols, self.config, self.universe)  # what a replay rebuilds
         wanted = await self._reload.select() if self._reload is not None else self.symbols
         self.symbols = []
         valid = await self._validate(wanted)
@@ -257,11 +272,11 @@ class MarketFeeder:
         self._background.spawn(self._monitor.run(lambda: self.states, self._republish), "feed-monitor")
         if self._reload is not None:
             self._background.spawn(self._reload.run(), "universe-reload")
-        if self.bar_sink is not None:
-            self._background.spawn(self.bar_sink.run(lambda: self.states), "bar-store")
+        self._background.spawn(self.bar_feed.run(lambda: self.states), "bar-feed")
         try:
             await self._supervise_symbols()
         finally:
+            self._mark_stop()
             await self._cancel_tasks()
 
     async def _validate(self, symbols: Iterable[str]) -> list[str]:
@@ -311,8 +326,7 @@ class MarketFeeder:
             self.states.pop(symbol, None)
             self._has_perp.pop(symbol, None)
             self.backfill.forget(symbol)
-            if self.bar_sink is not None:
-                self.bar_sink.forget(symbol)
+            self.bar_feed.forget(symbol)
             self.feed_health.retire(symbol)
             await self.adapter.release(symbol)
         if removed:
@@ -359,13 +373,19 @@ class MarketFeeder:
         uptime, reconnects and recovery times, clock offset; plus backfilled bar counts."""
         return {**self.feed_health.snapshot(self.clock()), "backfilled_bars": dict(self.backfilled)}
 
+    def _mark_stop(self) -> None:
+        """md stop being delivered now: a recording notes it, and a replay of it ends there."""
+        if (recorder := getattr(self.adapter, "recorder", None)) is not None:
+            recorder.stop()
+
     async def close(self) -> None:
         """Stop every symbol task and close the adapter; safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        self._mark_stop()
         self._finished.put_nowait(("", None))
-        await self._cancel_tasks()  # the bar store's task writes what it still holds
+        await self._cancel_tasks()  # the bar feed's task writes what the store still lacks
         if self.bar_sink is not None:
             self.bar_sink.close()
         await self.adapter.close()

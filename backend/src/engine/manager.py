@@ -4,13 +4,18 @@ The manager owns the lifecycle: it starts the engines before the feeder (so no m
 an engine that is not consuming yet), routes each md by ``md["symbol"]`` with a plain sync
 callback (the feeder never awaits an engine), and on stop closes the feeder first, then the
 engines, each step bounded in time so a hung exchange connection cannot hang shutdown.
+
+Bars: when the feeder is a :class:`~backend.src.market_data.BarSource` (``MarketFeeder``,
+``BusSubscriber``) the manager listens to its bars and routes them by ``symbol`` the same way
+(``Engine.push_history``, ``Engine.push_bar``: sync, never blocking). A feeder that knows
+nothing of bars (a test fake, an older one) gives md only, and the engines' ``bars`` stay empty.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol
 
@@ -19,6 +24,7 @@ from backend.src.log_limits import RateLimitedLog
 from backend.src.tasks import cancel_bounded, wait_bounded
 
 from ..errors import LifecycleError, UsageError
+from ..market_data import Bar, BarSource
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +77,7 @@ class EngineManager:
         self._stop_timeout = stop_timeout
         self._cancel_grace = min(1.0, stop_timeout)
         self._unrouted = 0
+        self._unrouted_bars = 0
         self._unrouted_log = RateLimitedLog(logger, 10.0)
         self._feeder_task: asyncio.Task[None] | None = None
         self._feeder_error: BaseException | None = None
@@ -89,6 +96,27 @@ class EngineManager:
             )
             return
         engine.push_md(md)
+
+    def on_history(self, symbol: str, bars: Sequence[Bar]) -> None:
+        """Feeder's bar listener: ``symbol``'s history to its engine; never blocks."""
+        engine = self._bar_engine(symbol, len(bars))
+        if engine is not None:
+            engine.push_history(bars)
+
+    def on_bar(self, bar: Bar) -> None:
+        """Feeder's bar listener: a closed (or revised) bar to its symbol's engine; never blocks."""
+        engine = self._bar_engine(bar["symbol"], 1)
+        if engine is not None:
+            engine.push_bar(bar)
+
+    def _bar_engine(self, symbol: str, count: int) -> Engine | None:
+        engine = self._engines.get(symbol)
+        if engine is None:
+            self._unrouted_bars += count
+            self._unrouted_log.event(
+                "bars for symbol %r have no engine; %d unrouted so far", symbol, self._unrouted_bars
+            )
+        return engine
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -115,6 +143,8 @@ class EngineManager:
         try:
             if self._feeder is None:
                 self._feeder = self._feeder_factory(list(self.symbols))
+            if isinstance(self._feeder, BarSource):
+                self._feeder.listen_bars(self)
             for engine in self._engines.values():
                 await engine.start()
             self._feeder_task = asyncio.create_task(self._run_feeder(self._feeder), name="md-feeder")
@@ -205,10 +235,11 @@ class EngineManager:
         return "stopped" if self._stop_task is not None else "ended"
 
     def stats(self) -> dict[str, Any]:
-        """Plain-dict health snapshot: per-symbol engine counters, unrouted md, feeder state."""
+        """Plain-dict health snapshot: per-symbol engine counters, unrouted md and bars, feeder state."""
         return {
             "engines": {s: e.md_stats for s, e in self._engines.items()},
             "unrouted": self._unrouted,
+            "unrouted_bars": self._unrouted_bars,
             "feeder": {
                 "state": self._feeder_state(),
                 "failed": self._feeder_error is not None,

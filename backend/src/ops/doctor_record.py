@@ -8,8 +8,9 @@ run; with ``--save DIR`` it is written as one JSON Lines file per run (format: s
 what was judged.
 
 The websocket side is a :class:`MexcWsClient` (the library's client, fast path and refusal
-detection included) whose connections additionally log each frame before the library handles
-it, and log what the client sends. Nothing in ``mexc_ws_client`` is changed.
+detection included) with this log as its ``WireTap``: it sees each frame before the library
+handles it, and what the client sends. REST bodies come through the same hook as a session
+recording's (``recording.hooks.tap_rest``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from google.protobuf.message import DecodeError
 from ..adapters.mexc_subscriptions import message_hash, rejected_channels
 from ..adapters.mexc_ws_client import GuardedClient, MexcWsClient
 from ..errors import SubscriptionRejected
+from ..recording.hooks import tap_rest
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ def decode_push(data: bytes | bytearray) -> PushDataV3ApiWrapper | None:
 
 @dataclass
 class WireLog:
-    """Every frame received, and, when ``keep_records``, every record for ``--save``."""
+    """Every frame received, and, when ``keep_records``, every record for ``--save``; the
+    doctor's websocket client's ``WireTap``."""
 
     keep_records: bool = False
     frames: list[Frame] = field(default_factory=list)
@@ -79,41 +83,35 @@ class WireLog:
             kind = "binary" if is_bytes else "text"
             self.records.append({"type": "ws", "t_ns": frame.t_ns, "url": url, "kind": kind, "data": payload})
 
-    def sent(self, url: str, message: Any) -> None:
+    # ------------------------------------------------------------------ WireTap
+    def register(self, ws: MexcWsClient) -> int:
+        return 0
+
+    def connect(self, conn: GuardedClient, dial: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return dial()
+
+    def received(self, conn: GuardedClient, message: Any) -> None:
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            self.frame(conn.url, message.data)
+
+    def sent(self, conn: GuardedClient, message: Any) -> None:
         text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-        self.add({"type": "ws_sent", "t_ns": time.time_ns(), "url": url, "data": text})
+        self.add({"type": "ws_sent", "t_ns": time.time_ns(), "url": conn.url, "data": text})
+
+    def ended(self, conn: GuardedClient, code: int | None, error: BaseException | None) -> None:
+        """Closes and failures show in the checks' verdicts; the log keeps frames only."""
 
     def watch_rest(self, exchange: Any) -> None:
-        """Log every REST response of ccxt client ``exchange`` (its ``on_rest_response`` hook,
-        which sees the body text before JSON parsing)."""
+        """Log every REST response of ccxt client ``exchange`` (the body text before JSON
+        parsing, with its request)."""
         if not self.keep_records:
             return
 
-        def on_rest_response(
-            code: int,
-            reason: str,
-            url: str,
-            method: str,
-            response_headers: dict[str, str],
-            response_body: str,
-            request_headers: dict[str, str],
-            request_body: str | None,
-        ) -> str:
-            self.add(
-                {
-                    "type": "rest",
-                    "t_ns": time.time_ns(),
-                    "method": method,
-                    "url": url,
-                    "request_body": request_body,
-                    "status": code,
-                    "reason": reason,
-                    "body": response_body,
-                }
-            )
-            return response_body.strip()  # what ccxt's own hook returns
+        def on_response(exchange_: dict[str, Any]) -> None:
+            exchange_.pop("headers")
+            self.add({"type": "rest", "t_ns": time.time_ns(), **exchange_})
 
-        exchange.on_rest_response = on_rest_response
+        tap_rest(exchange, on_response)
 
     async def save(self, directory: str | os.PathLike[str], header: dict[str, Any]) -> Path:
         """Write ``header`` and every record as JSON Lines to a new file in ``directory``."""
@@ -127,21 +125,6 @@ class WireLog:
 
         await asyncio.to_thread(write)
         return path
-
-
-class RecordingClient(GuardedClient):
-    """A library connection (``GuardedClient``) that logs each frame before handling it."""
-
-    wire: WireLog
-
-    def handle_message(self, message: Any) -> Any:
-        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            self.wire.frame(self.url, message.data)
-        return super().handle_message(message)
-
-    async def send(self, message: Any) -> Any:
-        self.wire.sent(self.url, message)
-        return await super().send(message)
 
 
 @dataclass(frozen=True)
@@ -166,17 +149,9 @@ class DoctorWsClient(MexcWsClient):
     """
 
     def __init__(self, config: dict[str, Any], wire: WireLog) -> None:
-        super().__init__(config)
+        super().__init__(config, tap=wire)
         self.wire = wire
         self.refusals: list[Refusal] = []
-
-    def client(self, url: str) -> Client:
-        client = super().client(url)
-        if not isinstance(client, RecordingClient):
-            # same re-classing as MexcWsClient.client: behaviour only, the state is ccxt's
-            client.__class__ = RecordingClient
-            client.wire = self.wire
-        return client
 
     def _handle_rejection(self, client: Client, message: Any) -> bool:
         refusal = rejected_channels(message)

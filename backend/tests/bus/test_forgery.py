@@ -1,5 +1,5 @@
-"""Forged md on a real nats-server: the subject decides the symbol, impossible values and
-hijacked sequence numbers never reach an engine; every rejection is counted by reason."""
+"""Forged md and bars on a real nats-server: the subject decides the symbol, impossible values
+and hijacked sequence numbers never reach an engine; every rejection is counted by reason."""
 
 from __future__ import annotations
 
@@ -12,14 +12,24 @@ from typing import Any
 import orjson
 import pytest
 
-from backend.src.bus.codec import CODEC_VERSION, encode_md, md_headers
+from backend.src.bus.codec import (
+    BAR_CODEC_VERSION,
+    CODEC_VERSION,
+    bar_headers,
+    encode_bar,
+    encode_md,
+    md_headers,
+)
 from backend.src.bus.connection import BusClient
 from backend.src.bus.publisher import BusPublisher
-from backend.src.bus.subjects import md_subject
+from backend.src.bus.subjects import bar_subject, md_subject
 from backend.src.bus.subscriber import MAX_SEQ_JUMP, BusSubscriber
-from backend.src.validation import MAX_FUTURE_MS, check_md
+from backend.src.engine.manager import EngineManager
+from backend.src.market_data import make_bar
+from backend.src.validation import MAX_FUTURE_MS, check_bus_bar, check_md
 from backend.tests.bus.fakes import FakeFeeder
 from backend.tests.bus.test_md_bus import eventually, of
+from backend.tests.helpers import BarRecorder
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 NOW_MS = 1_800_000_000_000
@@ -187,3 +197,94 @@ async def test_a_large_real_gap_is_accepted_once_confirmed(bus_client: Callable[
     )
     await subscriber.close()
     await run
+
+
+CLOSED = 1_767_225_600_000  # a minute long over
+
+
+def good_bar(symbol: str = BTC, ts: int = CLOSED) -> dict[str, Any]:
+    return make_bar(symbol, [ts, 100.0, 101.0, 99.0, 100.5, 2.5], False)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"high": 99.5}, "bad_bar"),  # high below the open
+        ({"low": -1.0}, "bad_bar"),
+        ({"volume": -2.0}, "bad_bar"),
+        ({"close": math.inf}, "bad_bar"),
+        ({"open": "100"}, "not_number"),
+        ({"ts": CLOSED + 1}, "bad_bar"),  # off the minute grid
+        ({"ts": float(CLOSED)}, "bad_bar"),
+        ({"synthetic": True}, "bad_bar"),  # "forward-filled", yet it traded
+        ({"synthetic": 1}, "bad_bar"),
+        ({"revision": None}, "bad_bar"),
+        ({"symbol": None}, "bad_bar"),
+    ],
+)
+def test_check_bus_bar_rejects_impossible_bars(change: dict[str, Any], reason: str) -> None:
+    assert check_bus_bar(good_bar(), NOW_MS) is None
+    assert check_bus_bar(good_bar() | change, NOW_MS) == reason
+
+
+def test_a_bar_whose_minute_has_not_ended_is_from_the_future() -> None:
+    minute = NOW_MS // 60_000 * 60_000
+    assert check_bus_bar(good_bar(ts=minute - 60_000), NOW_MS) is None
+    assert check_bus_bar(good_bar(ts=minute), NOW_MS + 60_000 - MAX_FUTURE_MS) is None  # clock skew
+    assert check_bus_bar(good_bar(ts=minute), NOW_MS) == "future_ts"
+    flat = good_bar() | {"open": 100.5, "high": 100.5, "low": 100.5, "volume": 0.0, "synthetic": True}
+    assert check_bus_bar(flat, NOW_MS) is None
+
+
+@pytest.mark.asyncio
+async def test_forged_and_impossible_bars_are_rejected_by_reason(
+    bus_client: Callable[..., BusClient],
+) -> None:
+    """An engine host's engines get only possible bars of their own symbol; every forged one
+    is counted under its reason and none reaches ``Engine.bars``."""
+    publisher = BusPublisher(bus_client("feeder"), source="feed-a")
+    await publisher.start()
+    publisher.on_history(BTC, [good_bar(ts=CLOSED - 60_000)])
+    await eventually(lambda: publisher.bars_published == 1)
+    subscriber = BusSubscriber(bus_client("engines"), [BTC, ETH])
+    manager = EngineManager([BTC, ETH], feeder=subscriber, engine_factory=BarRecorder)
+    async with manager:
+        await asyncio.wait_for(subscriber.ready.wait(), 10)
+        attacker = bus_client("attacker")
+        await attacker.connect()
+        now = time.time() * 1000
+        forged = [
+            (BTC, good_bar(ETH)),  # an ETH bar on BTC's subject: the subject decides
+            (ETH, good_bar(BTC)),
+            (BTC, good_bar() | {"low": 101.0}),
+            (BTC, good_bar(ts=int(now) // 60_000 * 60_000 + 60_000)),  # a minute still to come
+            (BTC, good_bar() | {"synthetic": True}),
+        ]
+        for seq, (symbol, bar) in enumerate(forged, 1):
+            await attacker.nc.publish(
+                bar_subject(symbol), orjson.dumps(bar), headers=bar_headers("evil/1", seq, history=False)
+            )
+        await attacker.nc.publish(
+            bar_subject(BTC), encode_bar(good_bar()), headers={"Levibot-Codec": BAR_CODEC_VERSION}
+        )
+        await attacker.nc.publish(
+            bar_subject(BTC), b"[1, 2]", headers=bar_headers("evil/1", 9, history=False)
+        )
+        await attacker.nc.publish(
+            bar_subject(BTC), encode_bar(good_bar()), headers=md_headers("evil/1", 10)
+        )  # md codec
+        await attacker.nc.flush()
+        await eventually(
+            lambda: sum(subscriber.bar_rejected.values()) + subscriber.bar_counts["decode_errors"] == 8
+        )
+        publisher.on_bar(good_bar())  # the real feeder's next bar still gets through
+        engines: dict[str, Any] = dict(manager.engines)
+        await eventually(lambda: len(engines[BTC].got) == 1)
+    await publisher.close()
+    assert subscriber.bar_rejected == {"symbol_mismatch": 2, "bad_bar": 2, "future_ts": 1, "no_sequence": 1}
+    assert subscriber.bar_counts["decode_errors"] == 2
+    assert subscriber.stats()["bars"]["rejected"] == subscriber.bar_rejected
+    assert engines[BTC].got == [good_bar()] and engines[ETH].got == []
+    assert [bar["ts"] for bar in engines[BTC].bars] == [CLOSED - 60_000, CLOSED] and len(
+        engines[ETH].bars
+    ) == 0

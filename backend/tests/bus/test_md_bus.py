@@ -71,6 +71,9 @@ async def test_md_round_trip_is_exact_and_in_order(bus_client: Callable[..., Bus
         "encode_errors": 0,
         "publish_errors": 0,
         "queued": 0,
+        "bars_published": 0,
+        "bars_dropped_outbox_full": 0,
+        "bars_queued": 0,
         "connection": None,
     }
     stats = subscriber.stats()

@@ -15,13 +15,14 @@ import nats.errors
 import pytest
 import pytest_asyncio
 
-from backend.src.bus.codec import encode_md, md_headers
+from backend.src.bus.codec import encode_bar, encode_md, md_headers
 from backend.src.bus.connection import BusAuthError, BusClient, NatsAuth, ensure_md_stream, redact_url
 from backend.src.bus.node import FeederNode
-from backend.src.bus.publisher import BusPublisher
-from backend.src.bus.subjects import MD_STREAM, md_subject
+from backend.src.bus.publisher import REPUBLISH_MINUTES, BusPublisher
+from backend.src.bus.subjects import MD_STREAM, bar_subject, md_subject
 from backend.src.bus.subscriber import BusSubscriber
 from backend.src.engine.manager import EngineManager
+from backend.src.market_data import Bar, make_bar
 from backend.tests.bus.conftest import (
     ENGINE_PASSWORD,
     FEEDER_PASSWORD,
@@ -32,7 +33,7 @@ from backend.tests.bus.conftest import (
 from backend.tests.bus.fakes import FakeFeeder
 from backend.tests.bus.test_feeder_nodes import REPO
 from backend.tests.bus.test_md_bus import assert_stopped_engines_accounting, eventually, of, until
-from backend.tests.helpers import Recorder
+from backend.tests.helpers import BarRecorder, Recorder
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 FEEDER = NatsAuth(user="feeder", password=FEEDER_PASSWORD)
@@ -313,3 +314,59 @@ async def test_tls_with_client_certificates_carries_md(tmp_path: Path) -> None:
         await feeder.close()
         await subscriber.client.close()
         await server.stop()
+
+
+def minute_bars(n: int, start: int = 1_767_225_600_000) -> list[Bar]:
+    """``n`` closed BTC bars, one a minute, ending well in the past."""
+    return [
+        make_bar(BTC, [start + i * 60_000, 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i, 1.5], False)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_bars_reach_a_late_read_only_engine_host_and_a_restarted_feeder_adds_only_what_is_missing(
+    client: Callable[..., BusClient],
+) -> None:
+    """With the shipped permissions: a feeder publishes a history, a closed bar and a revision;
+    an engine host started after them holds them all before its first md, then gets the
+    revision; a restarted feeder publishes of its history only the minutes from
+    ``REPUBLISH_MINUTES`` before the stream's last bar on, and an engine user cannot publish bars."""
+    history = minute_bars(100)
+    publisher = BusPublisher(client("feeder", FEEDER), source="f1")
+    await publisher.start()
+    publisher.on_history(BTC, history[:99])
+    publisher.on_bar(history[99])
+    publisher.on_md(FakeFeeder().make_md(BTC))
+    await eventually(lambda: publisher.stats()["bars_published"] == 100 and publisher.published == 1)
+
+    subscriber = BusSubscriber(client("engines", ENGINE), [BTC], retry_s=0.1)
+    manager = EngineManager([BTC], feeder=subscriber, engine_factory=BarRecorder)
+    async with manager:
+        engine: Any = manager.engines[BTC]
+        await eventually(lambda: engine.bars_at_first_md is not None)
+        assert engine.bars_at_first_md == 100 and engine.got == []  # history first, and no news
+        assert [bar["ts"] for bar in engine.bars] == [bar["ts"] for bar in history]
+        revised = history[-1] | {"close": history[-1]["close"] + 0.25, "revision": True}
+        publisher.on_bar(revised)
+        await eventually(lambda: engine.got == [revised])
+        assert engine.bars[-1] == revised
+
+        restarted = BusPublisher(client("feeder-2", FEEDER), source="f1")
+        await restarted.start()
+        restarted.on_history(BTC, history)
+        await eventually(lambda: restarted.stats()["bars_queued"] == 0)
+        await restarted.close()
+        assert restarted.bars_published == REPUBLISH_MINUTES  # the minutes after ts - 30 min
+        await asyncio.sleep(0.2)
+        assert len(engine.got) == 2 and engine.got[1] == history[-1] | {"revision": True}  # the feeder's say
+
+        intruder = client("intruder", ENGINE)
+        await intruder.connect()
+        await intruder.nc.publish(bar_subject(BTC), encode_bar(minute_bars(1, 1_767_300_000_000)[0]))
+        await intruder.nc.flush()
+        await eventually(lambda: intruder.errors >= 1)  # the server's "Permissions Violation"
+    await publisher.close()
+    assert subscriber.bar_rejected == {} and subscriber.client.errors == 0
+    assert publisher.client.errors == 0 and publisher.stats()["publish_errors"] == 0
+    assert manager.stats()["engines"][BTC]["bars"] == 100

@@ -1,4 +1,4 @@
-"""Subject scheme and md codec: pure functions, no server."""
+"""Subject scheme and the md and bar codecs: pure functions, no server."""
 
 from __future__ import annotations
 
@@ -10,16 +10,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.src.bus.codec import (
+    BAR_CODEC_VERSION,
     CODEC_HEADER,
     CODEC_VERSION,
+    HISTORY_HEADER,
     SEQ_HEADER,
     SOURCE_HEADER,
+    bar_headers,
+    decode_bar,
     decode_md,
+    encode_bar,
     encode_md,
     md_headers,
 )
-from backend.src.bus.subjects import md_subject, subject_symbol, symbol_token, token_symbol
+from backend.src.bus.subjects import bar_subject, md_subject, subject_symbol, symbol_token, token_symbol
 from backend.src.errors import CodecError
+from backend.src.market_data import make_bar
 
 MD = {
     "symbol": "BTC/USDT",
@@ -108,3 +114,18 @@ def test_unknown_codec_versions_and_bad_payloads_are_rejected() -> None:
 
 def test_headers_name_codec_source_and_sequence() -> None:
     assert md_headers("feed-a", 7) == {CODEC_HEADER: "md/1", SOURCE_HEADER: "feed-a", SEQ_HEADER: "7"}
+
+
+def test_bars_have_a_subject_and_a_codec_of_their_own() -> None:
+    bar = make_bar("BTC/USDT", [1_767_225_600_000, 0.1 + 0.2, 1.0, 0.1, 0.5, 0.0], True, revision=True)
+    assert bar_subject("BTC/USDT") == "bars.mexc.spot.BTC_USDT"
+    decoded = decode_bar(encode_bar(bar), BAR_CODEC_VERSION)
+    assert decoded == bar and type(decoded["ts"]) is int and decoded["open"] == 0.1 + 0.2
+    with pytest.raises(CodecError, match="unsupported bar codec"):
+        decode_bar(encode_bar(bar), CODEC_VERSION)  # an md codec is not a bar's
+    assert bar_headers("feed-a", 3, history=False) == {
+        CODEC_HEADER: "bar/1",
+        SOURCE_HEADER: "feed-a",
+        SEQ_HEADER: "3",
+    }
+    assert bar_headers("feed-a", 4, history=True)[HISTORY_HEADER] == "1"

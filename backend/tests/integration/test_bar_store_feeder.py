@@ -1,4 +1,5 @@
-"""The feeder with a bar store: bars written as they close, a warm restart asks one page."""
+"""The feeder with a bar store: bars written as they close, a warm restart asks one page and
+writes back only what the store lacks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from backend.src.data.gap_filler import fill_minute_bars
 from backend.src.data.market_feeder import MarketFeeder
 from backend.src.errors import StoreLockedError
 from backend.src.sim.server import MexcSimulator
+from backend.tests.helpers import BAR_KEYS, ring
 
 from .test_adapter_rest import MIN, kline_requests
 from .test_feeder_health import running
@@ -46,3 +48,22 @@ async def test_two_feeders_cannot_share_one_store(make_adapter, tmp_path) -> Non
     with pytest.raises(StoreLockedError, match="in use by another process"):
         MarketFeeder(SYMBOLS, adapter=make_adapter(SYMBOLS), data_dir=tmp_path)
     await first.close()
+
+
+@pytest.mark.asyncio
+async def test_a_warm_start_writes_back_only_the_bars_the_store_lacks(
+    sim: MexcSimulator, make_adapter, tmp_path
+) -> None:
+    """Of a warm start's history, only what REST added or corrected goes to the store's writer
+    (its thread competes with the event loop), and the store then holds the feeder's bars."""
+    mds: list[dict] = []
+    async with running(MarketFeeder(SYMBOLS, adapter=make_adapter(SYMBOLS), data_dir=tmp_path), mds):
+        pass
+    sim.faults.skew_clock(sim.clock.skew_ms + 10 * MIN)
+    warm = MarketFeeder(SYMBOLS, adapter=make_adapter(SYMBOLS), data_dir=tmp_path)
+    async with running(warm, []):
+        pass
+    assert warm.bar_sink is not None and warm.bar_sink.writer.written < 60 * len(SYMBOLS)  # not 1500 each
+    for symbol in SYMBOLS:
+        stored = [tuple(b[k] for k in BAR_KEYS) for b in load_bars(tmp_path, symbol)]
+        assert stored[-1500:] == ring(warm.states[symbol])[-1500:]

@@ -120,6 +120,10 @@ async def test_twenty_symbols_use_two_connections_and_a_drop_hits_only_its_shard
         shards = [{symbol_of(channel) for channel in c.subs} for c in conns]
         assert sorted(map(len, shards)) == [5, 15]  # a symbol's two channels share a connection
         assert shards[0] | shards[1] == set(symbols)
+        # one market table (the REST client's) and one CA bundle for every shard's client
+        clients = [ws for ws, _ in adapter.shards.entries.values()]
+        assert len(clients) == 2 and clients[0].markets is clients[1].markets is adapter.rest.markets
+        assert clients[0].ssl_context is clients[1].ssl_context
 
         victim = min(conns, key=lambda c: len(c.subs))
         hit = shards[conns.index(victim)]

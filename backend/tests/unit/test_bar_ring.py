@@ -78,3 +78,92 @@ def test_wrapping_around_with_gaps_keeps_the_window_exact(maxlen: int) -> None:
         if i % 250 == 0 or i > 4990:
             assert ring.window_volume == sum(b[5] for b in reference if b[0] >= horizon)
     assert list(ring) == reference[-maxlen:]
+
+
+class ListRing:
+    """The ring's contract on a plain list: every bar ever appended (minus truncated ones), and
+    the number below which the storage has overwritten them."""
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen, self.capacity = maxlen, max(maxlen, DAY_MINUTES)
+        self.bars: list[tuple[list[float], bool]] = []
+        self.floor = 0
+
+    def append(self, b: list[float], synthetic: bool) -> None:
+        self.bars.append((b, synthetic))
+        self.floor = max(self.floor, len(self.bars) - self.capacity)
+
+    def truncate(self, first_open: int) -> list[tuple[list[float], bool]]:
+        keep = len(self.bars)
+        while keep > self.floor and self.bars[keep - 1][0][0] >= first_open:
+            keep -= 1
+        removed, self.bars = self.bars[keep:], self.bars[:keep]
+        return removed
+
+    def check(self, ring: BarRing) -> None:
+        stored = self.bars[self.floor :]
+        visible = stored[-self.maxlen :] if stored else []
+        assert list(ring) == [b for b, _ in visible] and len(ring) == len(visible)
+        assert [ring.is_synthetic(i) for i in range(len(ring))] == [s for _, s in visible]
+        expected = 0.0
+        if stored:
+            horizon = stored[-1][0][0] - (DAY_MINUTES - 1) * MINUTE_MS
+            expected = sum(b[5] for b, _ in stored if b[0] >= horizon)
+        assert ring.window_volume == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.integers(1, 900), st.floats(0, 1e6, allow_nan=False)),
+            st.tuples(st.just("truncate"), st.integers(0, 1500), st.just(0.0)),
+        ),
+        max_size=300,
+    ),
+    maxlen=st.sampled_from([1, 5, 1439, 1500]),
+)
+def test_truncate_takes_back_the_newest_bars_and_restores_the_window(
+    steps: list[tuple[str, int, float]], maxlen: int
+) -> None:
+    """Appends with large gaps wrap the storage; a truncation moves the 24 h window back over
+    the bars still stored, never over overwritten ones."""
+    ring, reference, minute = BarRing(maxlen), ListRing(maxlen), 0
+    for op, n, volume in steps:
+        if op == "append":
+            minute += n
+            ring.append(bar(minute, volume), n % 2 == 0)
+            reference.append(bar(minute, volume), n % 2 == 0)
+        else:
+            first = T0 + (minute - n) * MINUTE_MS
+            assert ring.truncate(first) == reference.truncate(first)
+            minute = max(minute - n, 0)  # appends go on after the cut, as a merge's do
+        reference.check(ring)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 3), min_size=1, max_size=1700),
+    maxlen=st.sampled_from([1, 10, 1440, 1500]),
+    synthetic=st.booleans(),
+    before=st.integers(0, 3),
+)
+def test_extend_is_append_by_append(gaps: list[int], maxlen: int, synthetic: bool, before: int) -> None:
+    """A bootstrap's history in one call: the same bars, flags and window as one append each,
+    into an empty ring (the bulk copy) or behind bars already held."""
+    minutes = [sum(gaps[: i + 1]) for i in range(len(gaps))]
+    bars = [bar(m, float(m % 7)) for m in minutes]
+    bulk, single = BarRing(maxlen), BarRing(maxlen)
+    for m in range(-before, 0):
+        bulk.append(bar(m, 1.0))
+        single.append(bar(m, 1.0))
+    bulk.extend(bars, synthetic)
+    for b in bars:
+        single.append(b, synthetic)
+    assert list(bulk) == list(single)
+    flags = [single.is_synthetic(i) for i in range(len(single))]
+    assert [bulk.is_synthetic(i) for i in range(len(bulk))] == flags
+    assert bulk.window_volume == pytest.approx(single.window_volume, rel=1e-12)
+    bulk.append(bar(minutes[-1] + 1, 2.0))  # and it goes on as a ring
+    single.append(bar(minutes[-1] + 1, 2.0))
+    assert list(bulk) == list(single) and bulk.window_volume == pytest.approx(single.window_volume)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -30,6 +31,12 @@ def rows(n: int, start: int = T0, synthetic_every: int = 0) -> list[tuple]:
     return out
 
 
+def queue(writer: BarWriter, n: int, start: int = T0) -> None:
+    """Put ``n`` BTC bars, a minute apart from ``start``, in ``writer``'s queue."""
+    for row in rows(n, start=start):
+        writer.put("BTC/USDT", row)
+
+
 def test_round_trip_keeps_values_order_and_the_synthetic_flag(tmp_path: Path) -> None:
     store = BarStore(tmp_path)
     written = rows(2000, synthetic_every=7)
@@ -47,6 +54,7 @@ def test_round_trip_keeps_values_order_and_the_synthetic_flag(tmp_path: Path) ->
         "close": 103.75,
         "volume": 0.0,
         "synthetic": True,
+        "revision": False,
     }
     store.close()
 
@@ -138,12 +146,48 @@ def test_kill_9_while_writing_never_corrupts_the_store(tmp_path: Path) -> None:
 async def test_the_writer_batches_off_the_loop_and_is_bounded(tmp_path: Path) -> None:
     store = BarStore(tmp_path)
     writer = BarWriter(store, max_pending=5)
-    for row in rows(3):
-        writer.put("BTC/USDT", row)
+    queue(writer, 3)
     assert load_bars(tmp_path, "BTC/USDT") == []  # nothing written on the caller's thread
     assert await writer.flush() == 3 and len(load_bars(tmp_path, "BTC/USDT")) == 3
-    for row in rows(8, start=T0 + 10 * MIN):
-        writer.put("BTC/USDT", row)
+    queue(writer, 8, start=T0 + 10 * MIN)
     assert writer.dropped == 3  # bounded: a stalled disk never grows memory without limit
     assert await writer.flush() == 5 and writer.written == 8
+    store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_flush_cancelled_mid_write_is_finished_before_the_next_one(tmp_path: Path) -> None:
+    """A feeder that stops while its writer's thread writes cannot stop that thread: the last
+    flush waits for it, so every bar is stored before the store is closed."""
+    store = BarStore(tmp_path)
+    writer = BarWriter(store)
+    queue(writer, 20_000)
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0)  # its thread writes now
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    queue(writer, 5, start=T0 + 20_000 * MIN)
+    assert await writer.flush() == 20_005
+    store.close()
+    assert writer.written == 20_005 and len(load_bars(tmp_path, "BTC/USDT")) == 20_005
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_histories_is_written_as_it_comes_not_dropped(tmp_path: Path) -> None:
+    """Many symbols' histories at once (a cold start against a fast exchange) must not overflow
+    the queue: a quarter full, the writer asks to be flushed now (the feed's sweep wakes for
+    it), and a history that would not fit waits for room instead of being dropped."""
+    store = BarStore(tmp_path)
+    writer = BarWriter(store, max_pending=12)
+    queue(writer, 2)
+    assert not writer.behind.is_set()
+    queue(writer, 6, start=T0 + 2 * MIN)
+    assert writer.behind.is_set()
+    waiting = asyncio.create_task(writer.room(5))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # 8 + 5 > 12: it waits for a flush
+    assert await writer.flush() == 8 and not writer.behind.is_set()
+    await asyncio.wait_for(waiting, 1.0)
+    assert writer.dropped == 0
     store.close()

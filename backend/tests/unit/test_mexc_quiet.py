@@ -51,3 +51,27 @@ async def test_concurrent_askers_share_one_request_per_ttl() -> None:
     assert (await snapshots.get())["X/USDT"]["bid"] == 1.0
     now[0] = 2.1
     assert (await snapshots.get())["X/USDT"]["bid"] == 2.0 and snapshots.fetches == 2
+
+
+@pytest.mark.asyncio
+async def test_askers_share_a_failure_and_one_askers_timeout_cancels_nothing() -> None:
+    calls, release = 0, asyncio.Event()
+
+    async def fetch() -> dict:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        if calls == 1:
+            raise ConnectionError("down")
+        return {"X/USDT": BOOK}
+
+    snapshots = BookSnapshots(fetch, ttl=2.0, clock=lambda: 0.0)
+    with pytest.raises(TimeoutError):  # an impatient asker gives up ...
+        async with asyncio.timeout(0.01):
+            await snapshots.get()
+    waiting = [asyncio.ensure_future(snapshots.get()) for _ in range(20)]
+    release.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    # ... the fetch went on for the others: one request, its error handed to every asker
+    assert calls == 1 and all(isinstance(r, ConnectionError) for r in results)
+    assert (await snapshots.get()) == {"X/USDT": BOOK} and calls == 2  # the next asker fetches again

@@ -31,7 +31,7 @@ from ...market_data import Channel
 from ..mexc_instruments import Instrument, InstrumentProvider
 from ..mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
 from ..mexc_universe import Selection, UniverseSpec
-from ..mexc_ws_client import MexcWsClient
+from ..mexc_ws_client import MexcWsClient, WireTap
 from . import ccxt_compat
 from .book_probe import BookProbe
 from .config import FROM_CONFIG, MexcConfig
@@ -51,6 +51,9 @@ class MexcAdapter(MexcRuntime):
     Settings come from ``config`` (default ``MexcConfig()``); every keyword knob that is
     given overrides its field (``MexcConfig.with_overrides``: ``stale_after`` is merged per
     channel into ``watchdog_after``, ``quiet_after`` is ``quiet_probe_after``).
+
+    ``config.record_dir`` records the session for an exact replay (``recording``); ``wire``
+    stands in for the websocket network (a replay), with REST through ``ccxt_config``'s session.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class MexcAdapter(MexcRuntime):
         ccxt_config: dict[str, Any] | None = FROM_CONFIG,
         quiet_after: float | None = FROM_CONFIG,
         config: MexcConfig | None = None,
+        wire: WireTap | None = None,
     ) -> None:
         config = (config or MexcConfig()).with_overrides(
             rate_limit=rate_limit,
@@ -83,6 +87,9 @@ class MexcAdapter(MexcRuntime):
         )
         super().__init__(config, backoff_factory, listener)
         self.symbols = list(symbols)
+        if config.record_dir is not None:
+            self._start_recording(config, backoff_factory is Backoff)
+        self.wire = wire if wire is not None else self.recorder
         self._rest = RestClient(self)
         self.records = Records(self, self._rest.fetch_time)
         self.shards = ShardPool(self, self._rest, self.instruments)
@@ -93,6 +100,18 @@ class MexcAdapter(MexcRuntime):
         #: the all-pairs REST book snapshots that decide about silent book tickers
         self.books = self.probe.books
         self.supervisor = Supervisor(self, self.shards)
+
+    def _start_recording(self, config: MexcConfig, default_backoff: bool) -> None:
+        """Record into ``config.record_dir``; the default backoffs get a seeded jitter, noted
+        with what a replay needs to build this adapter again."""
+        from ...recording.hooks import Recorder, config_meta, seeded_backoffs
+
+        self.recorder = recorder = Recorder(str(config.record_dir))
+        seed = recorder.backoff_seed if default_backoff else None
+        if seed is not None:
+            self.backoff_factory = seeded_backoffs(seed)
+        meta = {"symbols": self.symbols, "config": config_meta(config), "backoff_seed": seed}
+        recorder.meta("adapter", meta)
 
     # ------------------------------------------------------------------ clients
     @property
@@ -242,3 +261,5 @@ class MexcAdapter(MexcRuntime):
         clients += [rest] if rest else []
         # concurrently: ccxt's close() sleeps 0.25 s per client, and there is one per shard
         await asyncio.gather(*(client.close() for client in clients))
+        if self.recorder is not None:  # the writer thread flushes and fsyncs: off the loop
+            await asyncio.to_thread(self.recorder.close)

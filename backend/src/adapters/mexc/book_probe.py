@@ -6,8 +6,11 @@ decides; this owns the shared snapshot and the timestamp the confirmation carrie
 
 from __future__ import annotations
 
+import time
+
 from .. import mexc_quiet
 from ..mexc_quiet import BookSnapshots, Verdict, judge_silence
+from . import all_pairs
 from .rest import RestClient
 from .runtime import MexcRuntime
 
@@ -18,14 +21,14 @@ class BookProbe:
     def __init__(self, runtime: MexcRuntime, rest: RestClient) -> None:
         self._runtime = runtime
         self._rest = rest
-        self.books = BookSnapshots(self._fetch_books)
+        # the clock looked up now, not when mexc_quiet was imported: a replay runs it virtually
+        self.books = BookSnapshots(self._fetch_books, clock=time.monotonic)
         self._books_as_of_ms = 0
 
     async def _fetch_books(self) -> mexc_quiet.Books:
         """MEXC's REST book tickers of every spot pair, one request."""
         as_of = self._runtime.clock.now_ms()  # the books are at least this recent, in exchange time
-        fetch_bids_asks = self._rest.client.fetch_bids_asks
-        books = await self._rest.retry("fetch_bids_asks", fetch_bids_asks, None, {"type": "spot"})
+        books = await all_pairs.fetch_book_tickers(self._rest)
         self._books_as_of_ms = as_of
         return books
 

@@ -88,6 +88,9 @@ class MexcConfig:
     #: records from the future mean a forged record or a clock estimate gone stale; the clock
     #: is measured again at most this often (seconds) when they appear.
     resync_after_future: float = 30.0
+    #: record the session (every frame, REST response and connection event) into this
+    #: directory, for an exact replay (``recording``, docs/RECORDING.md); None records nothing.
+    record_dir: str | None = None
 
     def __post_init__(self) -> None:
         # a partial watchdog map must not silently switch off the other channels' watchdogs

@@ -14,6 +14,7 @@ from ... import validation
 from ...errors import UnknownSymbolError
 from ..mexc_instruments import Instrument, InstrumentProvider
 from ..mexc_universe import Selection, UniverseSpec, select_universe
+from . import all_pairs
 from .rest import RestClient
 
 
@@ -56,8 +57,7 @@ class Markets:
         await self.reload()
         volumes = None
         if spec.needs_volumes:
-            fetch_tickers = self._rest.client.fetch_tickers
-            tickers = await self._rest.retry("fetch_tickers", fetch_tickers, None, {"type": "spot"})
+            tickers = await all_pairs.fetch_day_tickers(self._rest)
             volumes = {
                 s: validation.sane_or_none(t.get("quoteVolume"), allow_zero=True) for s, t in tickers.items()
             }

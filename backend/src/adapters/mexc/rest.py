@@ -42,6 +42,8 @@ class RestClient:
         self._runtime.ensure_open()
         if self._client is None:
             self._client = ccxt_async.mexc(self._runtime.config.ccxt_options())
+            if self._runtime.recorder is not None:
+                self._runtime.recorder.watch_rest(self._client)
         return self._client
 
     def _retry_after_s(self) -> float:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ...backoff import Backoff
 from ...errors import AdapterClosedError
 from ...tasks import TaskSet
 from ..time_sync import ClockSync
 from .config import MexcConfig
+
+if TYPE_CHECKING:
+    from ...recording.hooks import Recorder
+    from ..mexc_ws_client import WireTap
 
 
 class StreamListener(Protocol):
@@ -44,6 +48,10 @@ class MexcRuntime:
         self.counters: Counter[tuple[str, str]] = Counter()
         self.background = TaskSet()
         self.closed = False
+        #: the session recording (``config.record_dir``); None when not recording.
+        self.recorder: Recorder | None = None
+        #: what sees every websocket connection's wire: the recorder, a replay, or nothing.
+        self.wire: WireTap | None = None
 
     @property
     def max_connection_age(self) -> float:

@@ -40,6 +40,8 @@ class ShardPool:
         self.active: Counter[tuple[str, str]] = Counter()
         #: rotated-out clients still open during their grace period.
         self._retiring: set[MexcWsClient] = set()
+        #: the SSL context every client after the first is given (see :meth:`_new_client`)
+        self._ssl_context: object | None = None
 
     def symbols(self) -> list[str]:
         """The symbols that have a connection slot (are being streamed)."""
@@ -100,8 +102,16 @@ class ShardPool:
             ccxt_compat.share_markets(client, self._rest.client)
 
     def _new_client(self) -> MexcWsClient:
-        client = MexcWsClient(self._runtime.config.ccxt_options())
+        """A websocket client sharing the REST client's market table and the first shard's SSL
+        context: each ccxt client otherwise loads its own CA bundle (0.7 MB and 17 ms each,
+        about 90 MB for the 132 shards of 2000 symbols)."""
+        options = self._runtime.config.ccxt_options()
+        if self._ssl_context is not None:
+            options["ssl_context"] = self._ssl_context
+        client = MexcWsClient(options, tap=self._runtime.wire)
         ccxt_compat.share_markets(client, self._rest.client)
+        if self._ssl_context is None:
+            self._ssl_context = ccxt_compat.ssl_context(client)
         return client
 
     def _rotate(self, shard: int) -> tuple[MexcWsClient, float]:

@@ -19,6 +19,7 @@ from ... import validation
 from ...market_data import Channel
 from ..mexc_instruments import Instrument
 from ..mexc_parsing import parse_24h_stats
+from . import all_pairs
 from .records import Records
 from .rest import RestClient
 from .runtime import MexcRuntime
@@ -72,8 +73,7 @@ class Stats24h:
             if symbol is not None:
                 await self.fetch(symbol)
                 return
-            fetch_tickers = self._rest.client.fetch_tickers
-            tickers = await self._rest.retry("fetch_tickers", fetch_tickers, None, {"type": "spot"})
+            tickers = await all_pairs.fetch_day_tickers(self._rest)
             now = time.monotonic()
             for streamed in self._streamed():
                 if (ticker := tickers.get(streamed)) is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -19,7 +20,8 @@ import ccxt
 from ...backoff import log_and_sleep
 from ...errors import StaleStreamError, UnknownSymbolError
 from ...market_data import Channel
-from ..mexc_quiet import Verdict
+from ...timer_wheel import TimerWheel
+from ..mexc_quiet import QUIET_SPREAD, Verdict
 from ..mexc_ws_client import MexcWsClient
 from ..transient import is_transient
 from . import ccxt_compat
@@ -101,6 +103,11 @@ class Supervisor:
     def __init__(self, runtime: MexcRuntime, shards: ShardPool) -> None:
         self._runtime = runtime
         self._shards = shards
+        #: every stream's silence timeouts on one timer (``timer_wheel``), a tenth of the
+        #: shortest one fine, at most a quarter of a second
+        config = runtime.config
+        steps = [t for t in (*config.watchdog_after.values(), config.quiet_probe_after) if t is not None]
+        self._wheel = TimerWheel(min(0.25, min(steps, default=2.5) / 10))
 
     async def supervise(
         self,
@@ -158,15 +165,20 @@ class Supervisor:
                     yield cached, time.perf_counter()  # arrival unknown: it waited in the cache
                     continue
             waited_from = loop.time()
+            # One snapshot confirms every quiet market at once: without a spread their next
+            # checks would all fall due in the same tick, for ever (a burst of thousands of
+            # wake-ups, and the longest young-generation collections).
+            wait = step * (1.0 - QUIET_SPREAD * random.random()) if judge and step else step
             try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that races with a result, and the stream would outlive close().
-                async with asyncio.timeout(step):
+                # a timeout (on the wheel, as asyncio.timeout), not wait_for: on 3.11 wait_for
+                # can swallow a cancellation that races with a result, and the stream would
+                # outlive close().
+                async with self._wheel.timeout(wait):
                     result = await watch(ws)
             except TimeoutError:
                 silent = state.silent_for(loop.time())
                 if judge is not None and (stale_after is None or silent < stale_after):
-                    if step is not None and loop.time() - waited_from - step > runtime.config.max_loop_lag:
+                    if wait is not None and loop.time() - waited_from - wait > runtime.config.max_loop_lag:
                         # our own loop was too busy to read the socket: frames may be waiting
                         # in it, so the exchange's newer book proves nothing this time
                         runtime.counters[(name, "lagging")] += 1
@@ -210,7 +222,7 @@ class Supervisor:
         """``judge(last)``, bounded by ``quiet_probe_after`` so the stream goes back to listening
         soon; a REST failure is no verdict, ``(None, None)`` (counted, logged)."""
         try:
-            async with asyncio.timeout(self._runtime.config.quiet_probe_after):
+            async with self._wheel.timeout(self._runtime.config.quiet_probe_after):
                 verdict, confirmed = await judge(last)
         except Exception as exc:  # TimeoutError included: no verdict this time
             if not is_transient(exc) and not isinstance(exc, TimeoutError):

@@ -1,0 +1,1 @@
+"""Session recording and exact replay (docs/RECORDING.md)."""
