@@ -6,12 +6,12 @@ from __future__ import annotations
 import ast
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from backend.src import gc_policy
+from backend.src.data.bootstrap import BootstrapProgress as Progress
 from backend.src.gc_policy import AfterBootstrap
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -45,17 +45,6 @@ def test_only_gc_policy_changes_the_collector_and_only_entry_points_apply_it() -
     assert offenders == []
     for entry in ENTRY_POINTS:  # and the entry points do apply it
         assert "AfterBootstrap" in names_used(entry)[1], entry
-
-
-@dataclass
-class Progress:
-    total: int = 0
-    ready: int = 0
-    failed: int = 0
-
-    @property
-    def finished(self) -> int:
-        return self.ready + self.failed
 
 
 def test_settles_at_each_doubling_and_when_the_first_bootstrap_ends() -> None:
