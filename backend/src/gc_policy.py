@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 #: while CPython's allocation count hardly moves), about a microsecond each. Young and middle
 #: collections more often than CPython's (700, 10) keep each walk short; the full collection,
 #: which walks every stream's wait, runs about every half hour instead of every few seconds:
-#: the streams make next to no cyclic garbage (see the benchmark's soak figures).
+#: the streams make next to no cyclic garbage (20 minutes at 2000 symbols without one left
+#: none in the unfrozen heap, and 150 objects in the frozen one).
 THRESHOLDS = (300, 2, 10_000)
 #: Bootstrapped symbols at the first settle during a bootstrap (then at each doubling).
 FIRST_SETTLE = 16

@@ -2,9 +2,10 @@
 
 Why not a deque of lists: a bar as a Python list of an int and five floats costs about 250
 bytes, so 1500 bars per symbol are ~0.4 MB, and a universe of 2000 symbols ~0.8 GB before any
-trade arrives. Here a bar is seven doubles (open time, OHLCV, a synthetic flag) in one
-``array('d')``: 56 bytes, a fifth of that. Bars are handed out as fresh ``[ts, o, h, l, c, v]``
-lists (ccxt's OHLCV row shape), so readers cannot corrupt the ring.
+trade arrives. Here a bar is six doubles (open time, OHLCV) in one ``array('d')`` and a byte
+for its synthetic flag: 49 bytes, a fifth of that (the rings are still the largest part of a
+2000-symbol feeder's memory, ``docs/BENCHMARKS.md``). Bars are handed out as fresh
+``[ts, o, h, l, c, v]`` lists (ccxt's OHLCV row shape), so readers cannot corrupt the ring.
 
 The ring also keeps the rolling 24 h volume: the sum of the volumes of closed bars that opened
 within the last 1440 minutes of the newest one, maintained in O(1) per bar. It holds at least
@@ -27,7 +28,7 @@ from ..errors import UsageError
 from ..market_data import MINUTE_MS
 
 DAY_MINUTES = 1440
-_FIELDS = 7  # open time, open, high, low, close, volume, synthetic (0.0 / 1.0)
+_FIELDS = 6  # open time, open, high, low, close, volume
 
 
 class BarRing:
@@ -40,6 +41,7 @@ class BarRing:
         self.maxlen = maxlen
         self._capacity = max(maxlen, DAY_MINUTES)
         self._data = array("d", bytes(8 * _FIELDS * self._capacity))
+        self._synthetic = bytearray(self._capacity)  # 1 for a synthetic bar, by slot
         self._count = 0  # bars appended since the last clear(); the newest is number _count - 1
         self._floor = 0  # number of the oldest bar still stored (older slots were overwritten)
         self._window_first = 0  # number of the oldest bar inside the 24 h window
@@ -67,7 +69,7 @@ class BarRing:
 
     def __getitem__(self, index: int) -> list[float]:
         at = self._offset(self._number(index))
-        bar: list[float] = self._data[at : at + 6].tolist()
+        bar: list[float] = self._data[at : at + _FIELDS].tolist()
         bar[0] = int(bar[0])
         return bar
 
@@ -76,7 +78,7 @@ class BarRing:
             yield self[index]
 
     def is_synthetic(self, index: int) -> bool:
-        return self._data[self._offset(self._number(index)) + 6] != 0.0
+        return self._synthetic[self._number(index) % self._capacity] != 0
 
     def newest(self, field: int) -> float:
         """One field of the newest bar (0 open time … 5 volume) without building the bar."""
@@ -92,9 +94,8 @@ class BarRing:
             self.window_volume -= self._data[self._offset(self._window_first) + 5]
             self._window_first += 1
         at = self._offset(self._count)
-        self._data[at : at + _FIELDS] = array(
-            "d", (bar[0], bar[1], bar[2], bar[3], bar[4], bar[5], 1.0 if synthetic else 0.0)
-        )
+        self._data[at : at + _FIELDS] = array("d", (bar[0], bar[1], bar[2], bar[3], bar[4], bar[5]))
+        self._synthetic[self._count % self._capacity] = synthetic
         self._count += 1
         if self._count - self._floor > self._capacity:
             self._floor = self._count - self._capacity
@@ -108,20 +109,18 @@ class BarRing:
         """
         bars = bars[-self._capacity :]  # older ones would be overwritten (and are out of the window)
         flat = array("d", chain.from_iterable(bars)) if self._count == self._floor else None
-        if flat is None or len(flat) != 6 * len(bars) or not bars:  # not empty, or rows not OHLCV-wide
+        n = len(bars)
+        if flat is None or len(flat) != _FIELDS * n or not bars:  # not empty, or rows not OHLCV-wide
             for bar in bars:
                 self.append(bar, synthetic)
             return
-        n = len(bars)
         self.clear()
-        data = self._data
-        for field in range(6):
-            data[field : _FIELDS * n : _FIELDS] = flat[field::6]
-        data[6 : _FIELDS * n : _FIELDS] = array("d", [1.0 if synthetic else 0.0]) * n
+        self._data[: _FIELDS * n] = flat
+        self._synthetic[:n] = bytes([synthetic]) * n
         self._count = n
-        opens = flat[0::6]
+        opens = flat[0::_FIELDS]
         self._window_first = bisect_left(opens, opens[-1] - (DAY_MINUTES - 1) * MINUTE_MS)
-        self.window_volume = sum(flat[6 * self._window_first + 5 :: 6])
+        self.window_volume = sum(flat[_FIELDS * self._window_first + 5 :: _FIELDS])
 
     def truncate(self, first_open: int) -> list[tuple[list[float], bool]]:
         """Remove the bars that opened at ``first_open`` or later; returns them, oldest first,
@@ -131,9 +130,9 @@ class BarRing:
         while self._count > self._floor and data[self._offset(self._count - 1)] >= first_open:
             self._count -= 1
             at = self._offset(self._count)
-            bar: list[float] = data[at : at + 6].tolist()
+            bar: list[float] = data[at : at + _FIELDS].tolist()
             bar[0] = int(bar[0])
-            removed.append((bar, data[at + 6] != 0.0))
+            removed.append((bar, self._synthetic[self._count % self._capacity] != 0))
             if self._count >= self._window_first:
                 self.window_volume -= bar[5]
         if not removed:
