@@ -126,12 +126,20 @@ def child_idle() -> None:
 
 
 # ---------------------------------------------------------------------------------- child: feed
-def latency_counts(feeder: Any) -> tuple[tuple[float, ...], list[int]] | None:
-    """Bucket bounds and summed bucket counts of every channel's latency histogram (private
-    attributes of ``FeedHealth``/``LatencyHistogram``; None if they changed)."""
+#: channels whose rx → md latency the window also reports on its own
+CHANNELS = ("ticker", "trades", "swap")
+
+
+def latency_counts(feeder: Any, channel: str | None = None) -> tuple[tuple[float, ...], list[int]] | None:
+    """Bucket bounds and summed bucket counts of every channel's latency histogram, or of one
+    channel's (the live streams only) (private attributes of ``FeedHealth``/``LatencyHistogram``;
+    None if they changed)."""
     try:
         health = feeder.feed_health
-        hists = [h.latency for h in [*health._channels.values(), *health._retired]]
+        if channel is None:
+            hists = [h.latency for h in [*health._channels.values(), *health._retired]]
+        else:
+            hists = [h.latency for key, h in health._channels.items() if key[1] == channel]
         if not hists:
             return None
         bounds = hists[0].bounds
@@ -284,6 +292,8 @@ class Diagnostics:
         prev = self.counters()
         while True:
             await asyncio.sleep(self.every)
+            if self.phase == "window":  # reading every counter stalls the loop ~12 ms at 2000
+                continue  # symbols: the window measures the feeder, not this sampler
             now, cpu, wait = time.perf_counter(), self_cpu(), run_delay_s()
             cur = self.counters()
             lags = self.lags[prev_lags:]
@@ -453,6 +463,7 @@ async def child_feed(args: argparse.Namespace) -> None:
 
         # ---- the steady window
         lat0, s0, rest0 = latency_counts(feeder), feed_sample(feeder, engines), rest.total()
+        by_channel0 = {c: latency_counts(feeder, c) for c in CHANNELS}
         profiler = None
         if args.profile:
             import cProfile
@@ -497,6 +508,9 @@ async def child_feed(args: argparse.Namespace) -> None:
             "rest_per_s": (rest.total() - rest0) / wall,
             "trades_overflow": s1["trades_overflow"] - s0["trades_overflow"],
             "latency": window_percentiles(lat0, lat1),
+            "latency_by_channel": {
+                c: window_percentiles(by_channel0[c], latency_counts(feeder, c)) for c in CHANNELS
+            },
         }
         firsts = sorted(first_md.values())
         streamed = feeder.progress.total or args.n  # the top N less inactive markets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import sys
 import types
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backend.src.engine.engine import MD
+from backend.src.engine.engine import MD, Engine
 from backend.src.engine.manager import EngineManager
 from backend.tests.helpers import Recorder, assert_accounting, md, pending_tasks, wait_until
 
@@ -257,3 +258,34 @@ async def test_failed_start_leaves_nothing_running() -> None:
             pass
     assert not mgr.engines[BTC].running
     assert pending_tasks() == []
+
+
+class Heartbeats(Engine):
+    """Records the loop time of every empty md (heartbeat)."""
+
+    def __init__(self, symbol: str, **kwargs: Any) -> None:
+        super().__init__(symbol, md_timeout=0.2, **kwargs)
+        self.beats: list[float] = []
+
+    async def on_market_data(self, md: MD) -> None:
+        if md.get("price") is None and "symbol" not in md:
+            self.beats.append(asyncio.get_running_loop().time())
+
+
+@pytest.mark.asyncio
+async def test_idle_engines_heartbeats_are_spread_over_the_timeout() -> None:
+    """Engines started together without md do not all wake in one loop iteration: their first
+    heartbeats come within md_timeout, spread over it, and each later one md_timeout apart."""
+    symbols = [f"S{i}/USDT" for i in range(10)]
+    manager = EngineManager(symbols, feeder=FakeFeeder(symbols), engine_factory=Heartbeats)
+    started = asyncio.get_running_loop().time()
+    await manager.start()
+    await asyncio.sleep(0.5)
+    engines = [manager.engines[s] for s in symbols]
+    await manager.stop()
+    assert all(isinstance(e, Heartbeats) and len(e.beats) >= 2 for e in engines)
+    firsts = sorted(e.beats[0] - started for e in engines)  # type: ignore[attr-defined]
+    assert firsts[-1] <= 0.2 + 0.1 and firsts[-1] - firsts[0] >= 0.15  # spread, none late
+    for engine in engines:
+        beats = engine.beats  # type: ignore[attr-defined]
+        assert all(0.19 <= b - a <= 0.3 for a, b in itertools.pairwise(beats))  # then md_timeout apart

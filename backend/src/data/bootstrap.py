@@ -16,8 +16,8 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING
 
+from ..adapters.mexc import MexcAdapter
 from ..adapters.mexc_klines import last_closed_open
 from ..adapters.transient import is_transient
 from ..backoff import Backoff, log_and_sleep
@@ -27,9 +27,6 @@ from .feeder_config import FeederConfig
 from .gap_filler import fill_minute_bars
 from .live_bars import LiveBars
 from .md_mapping import SymbolState
-
-if TYPE_CHECKING:
-    from ..adapters.mexc_ccxt import MexcAdapter
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +86,17 @@ class Bootstrap:
         limit = self.config.bootstrap_limit
         raw = await self._warm(symbol, limit) if self.stored is not None else None
         if raw is None:
-            raw = await self.adapter.fetch_ohlcv(symbol, "1m", limit)
+            raw = await self._cold(symbol, limit)
         return fill_minute_bars(recent(sorted(raw, key=itemgetter(0)), limit))[-limit:]
+
+    async def _cold(self, symbol: str, limit: int) -> list[list]:
+        """The exchange's bars of the last ``limit`` minutes and the one before them
+        (``fetch_recent_bars``: 3–4 requests, where the ``limit`` latest bars of an illiquid
+        pair are up to 33). An adapter whose class replaces ``fetch_ohlcv`` (a test double,
+        another source of bars) is read through its ``fetch_ohlcv``, as it expects."""
+        if type(self.adapter).fetch_ohlcv is MexcAdapter.fetch_ohlcv:
+            return await self.adapter.fetch_recent_bars(symbol, limit)
+        return await self.adapter.fetch_ohlcv(symbol, "1m", limit)
 
     async def _warm(self, symbol: str, limit: int) -> list[list] | None:
         """Stored bars plus the exchange's since the store's newest (with ``WARM_OVERLAP``

@@ -91,9 +91,22 @@ class Engine:
         #: True once a bar closed live: history pushed from then on is news too (bars that
         #: closed while a stream restarted or another feeder took over)
         self._bars_live = False
+        #: length of the first md wait, when not ``md_timeout`` (see :meth:`stagger_heartbeat`)
+        self._first_wait: float | None = None
         #: the md wait of ``_get_md`` while it waits, so a pushed bar can cut it short
         self._md_wait: asyncio.Timeout | None = None
         self._bar_drop_log = RateLimitedLog(logger, drop_log_interval_s)
+
+    def stagger_heartbeat(self, first: float) -> None:
+        """Make the first empty md come after ``first`` s without md (at most ``md_timeout``);
+        the later ones come ``md_timeout`` apart as always.
+
+        Why: engines started in the same instant that get no md (quiet markets) would wake in
+        the same loop iteration every ``md_timeout`` for as long as they run: 2000 of them are
+        a burst of tens of ms each second, which every other symbol's md waits behind.
+        :class:`EngineManager` spreads its engines' first heartbeats over ``md_timeout``.
+        """
+        self._first_wait = max(0.0, min(first, self.md_timeout))
 
     # ---- inbox -------------------------------------------------------------------------
 
@@ -183,7 +196,8 @@ class Engine:
         if not self._md_queue.empty():
             self._delivered += 1
             return self._md_queue.get_nowait()
-        deadline = asyncio.get_running_loop().time() + self.md_timeout
+        wait, self._first_wait = (self.md_timeout if self._first_wait is None else self._first_wait), None
+        deadline = asyncio.get_running_loop().time() + wait
         while True:
             try:
                 async with asyncio.timeout_at(deadline) as self._md_wait:

@@ -145,7 +145,9 @@ class EngineManager:
                 self._feeder = self._feeder_factory(list(self.symbols))
             if isinstance(self._feeder, BarSource):
                 self._feeder.listen_bars(self)
-            for engine in self._engines.values():
+            # idle engines' heartbeats spread over the second, not all in one loop iteration
+            for number, engine in enumerate(self._engines.values(), 1):
+                engine.stagger_heartbeat(engine.md_timeout * number / len(self._engines))
                 await engine.start()
             self._feeder_task = asyncio.create_task(self._run_feeder(self._feeder), name="md-feeder")
         except BaseException:
