@@ -1,4 +1,4 @@
-"""Memory and CPU per 100 symbols, and how they grow from 10 to 2000 symbols (issue 6).
+"""Memory and CPU per 100 symbols, and how they grow from 10 to 2000 symbols.
 
 The simulator (``python -m backend.src.sim --markets M``: a MEXC-sized synthetic universe
 with MEXC-like skewed activity, see ``backend/src/sim/universe.py``) runs in its own process,
@@ -1151,18 +1151,6 @@ def git_state() -> dict[str, Any]:
     return {"head": git("rev-parse", "HEAD"), "dirty": git("status", "--short", "backend").splitlines()}
 
 
-def code_hash() -> str:
-    """A short hash of every ``backend/src`` source file as it is on disk now: the code a child
-    imports (others may be editing the tree while a long run goes on)."""
-    import hashlib
-
-    digest = hashlib.sha1()
-    for path in sorted((ROOT / "backend" / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def write_json(path: str, data: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(data, indent=1, default=str))
 
@@ -1215,6 +1203,8 @@ def main() -> None:
     p.add_argument("--urls", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
+    from backend.src.code_identity import source_hash  # the code each result measured
+
     if args.report:
         out = json.loads(Path(args.report).read_text())
         saved = argparse.Namespace(**{**out["args"], "markdown": args.markdown})
@@ -1222,7 +1212,7 @@ def main() -> None:
     elif args.child == "idle":
         child_idle()
     elif args.child == "feed":
-        args.code = code_hash()
+        args.code = source_hash()
         if args.uvloop:  # the optional extra (``pip install 'levibot-backend[uvloop]'``)
             import uvloop
 
@@ -1230,7 +1220,7 @@ def main() -> None:
         else:
             asyncio.run(child_feed(args))
     else:
-        args.git = {**git_state(), "code": code_hash()}
+        args.git = {**git_state(), "code": source_hash()}
         args.logs = args.logs or tempfile.mkdtemp(prefix="bench_scale_")
         Path(args.logs).mkdir(parents=True, exist_ok=True)
         asyncio.run(main_async(args))

@@ -5,7 +5,7 @@ Why: ccxt decodes every spot protobuf push with ``MessageToDict`` and then runs 
 everything on one event loop. The book-ticker and aggregated-deals channels carry almost all
 of that traffic. Reading the protobuf fields directly does the same job in a few µs.
 
-Contract (issue 5: "the same bid/ask/price/amount/side/timestamps as ccxt's own handling"):
+Contract (the same bid/ask/price/amount/side/timestamps as ccxt's own handling):
 for every frame these functions accept, the dicts they build hold exactly the values ccxt.pro
 4.5.x computes for the same keys, and nothing else:
 

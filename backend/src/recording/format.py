@@ -11,7 +11,7 @@ decoding it; standard zstd decoders skip skippable frames by definition.
 Record types (``type`` first, ``t`` the local wall clock in ns since the epoch); the full
 description is ``docs/RECORDING.md``:
 
-``header``  ``format``, ``version``, ``session``, ``segment``, ``pid``
+``header``  ``format``, ``version``, ``session``, ``segment``, ``pid``, ``code`` (ccxt version, source hash)
 ``meta``    ``kind`` (``adapter`` / ``feeder``) and what a replay needs to rebuild them
 ``rx``      one websocket frame as received: ``conn``, ``b64`` (binary) or ``text``; ``drain``
             when ccxt handled it in one go with the frames around it (see ``hooks``)

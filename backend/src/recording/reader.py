@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 import zstandard
 
+from ..code_identity import code_identity
 from ..errors import RecordingNotFoundError, RecordingVersionError
 from .format import FORMAT, INDEX, INDEX_MAGIC, INDEX_PREFIX, SUFFIX, VERSION
 
@@ -70,6 +71,8 @@ class RecordingReader:
     def __init__(self, directory: str | os.PathLike[str], session: str | None = None) -> None:
         self.session, self.paths = choose_session(directory, session)
         self.stats = ReadStats()
+        #: the code identity in the first header read (``code_identity``); None before
+        self.recorded_code: dict[str, Any] | None = None
         self._dctx = zstandard.ZstdDecompressor()
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -109,13 +112,23 @@ class RecordingReader:
             return None
         return record
 
-    @staticmethod
-    def _check_header(path: Path, header: dict[str, Any]) -> None:
+    def _check_header(self, path: Path, header: dict[str, Any]) -> None:
         if header.get("format") != FORMAT or header.get("version") != VERSION:
             raise RecordingVersionError(
                 f"{path.name} is format {header.get('format')!r} version {header.get('version')!r}; "
                 f"this library reads {FORMAT!r} version {VERSION} only"
             )
+        recorded, running = header.get("code"), code_identity()
+        if recorded != running and self.recorded_code is None:
+            log.warning(
+                "%s was recorded by other code (%s) than this replay runs (%s): a replay is exact "
+                "only on the code that recorded it; requests it makes differently go unanswered "
+                "and are counted as unmatched",
+                path.name,
+                recorded,
+                running,
+            )
+        self.recorded_code = recorded if isinstance(recorded, dict) else {}
 
     def frames(self, path: Path) -> Iterator[bytes]:
         """The decompressed data frames of one segment; corrupt ones skipped and counted."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import zstandard
 
+from ..code_identity import code_identity
 from ..log_limits import RateLimitedLog
 from .format import EVENT, FORMAT, RX, SUFFIX, VERSION, encode_event, encode_rx, index_frame
 
@@ -199,7 +200,7 @@ class SegmentWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._segment_slot = slot
         self.segments.append(path)
-        header = {"format": FORMAT, "version": VERSION, "session": self.session}
+        header = {"format": FORMAT, "version": VERSION, "session": self.session, "code": code_identity()}
         header |= {"segment": len(self.segments) - 1, "pid": os.getpid()}
         head = self._cctx.compress(encode_event("header", time.time_ns(), header))
         os.write(self._fd, index_frame(len(head)) + head)

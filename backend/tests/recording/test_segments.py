@@ -17,6 +17,7 @@ import orjson
 import pytest
 import zstandard
 
+from backend.src.code_identity import code_identity
 from backend.src.errors import RecordingNotFoundError, RecordingVersionError
 from backend.src.recording.format import SUFFIX, encode_event, index_frame, rx_payload
 from backend.src.recording.reader import RecordingReader
@@ -126,6 +127,29 @@ def test_another_format_version_is_refused(tmp_path: Path) -> None:
     (tmp_path / f"20250101T000000Z-1.00000{SUFFIX}").write_bytes(index_frame(len(head)) + head)
     with pytest.raises(RecordingVersionError, match="version 0"):
         list(RecordingReader(tmp_path).records())
+
+
+def test_a_recording_by_other_code_is_read_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The code identity is in every header; a replay on other code (another ccxt, changed
+    sources) may diverge where that code asks or parses differently: said once, not refused."""
+    write(tmp_path, 3)
+    reader = RecordingReader(tmp_path)
+    list(reader.records())
+    assert reader.recorded_code == code_identity() and "other code" not in caplog.text
+    other = {"ccxt": "4.0.0", "source": "0123456789ab"}
+    head = zstandard.ZstdCompressor().compress(
+        encode_event("header", 1, {"format": "levibot-rec", "version": 1, "session": "s", "code": other})
+    )
+    for segment in (0, 1):
+        path = tmp_path / f"20250101T000000Z-2.0000{segment}{SUFFIX}"
+        path.write_bytes(index_frame(len(head)) + head)
+    reader = RecordingReader(tmp_path, "20250101T000000Z-2")
+    list(reader.records())
+    assert reader.recorded_code == other
+    warnings = [r for r in caplog.records if "recorded by other code" in r.getMessage()]
+    assert len(warnings) == 1 and "4.0.0" in warnings[0].getMessage()
 
 
 def test_an_empty_directory_or_unknown_session_is_a_clear_error(tmp_path: Path) -> None:
