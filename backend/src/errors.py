@@ -97,6 +97,11 @@ class BusClosedError(BusError, ConnectionError):
     """The bus connection is closed (or was never opened)."""
 
 
+class StreamMissingError(BusError):
+    """A stream an engine host reads does not exist yet: no feeder node has started on this
+    server (the normal order when engine hosts start first; they wait for it)."""
+
+
 class TextSourceError(LevibotError):
     """A text source could not be read or parsed."""
 

@@ -73,7 +73,7 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from ..backoff import Backoff
-from ..errors import BusClosedError, BusError, CodecError
+from ..errors import BusClosedError, BusError, CodecError, StreamMissingError
 from ..log_limits import RateLimitedLog
 from ..market_data import Bar, BarListener
 from ..market_data import MarketData as MD
@@ -183,6 +183,7 @@ class BusSubscriber:
         self._resync = asyncio.Event()
         self._closed = asyncio.Event()
         self._error_log = RateLimitedLog(log, 10.0, level=logging.ERROR)
+        self._wait_log = RateLimitedLog(log, 10.0)
         self._reject_log = RateLimitedLog(log, 10.0)
 
     def listen_bars(self, listener: BarListener) -> None:
@@ -231,7 +232,7 @@ class BusSubscriber:
         try:
             return await self.client.js.stream_info(name)
         except NotFoundError:
-            raise BusError(
+            raise StreamMissingError(
                 f"stream {name} does not exist on NATS {self.client.url}: "
                 "a feeder node creates it when it starts"
             ) from None
@@ -248,9 +249,9 @@ class BusSubscriber:
             except (*_NATS_ERRORS, BusError) as exc:
                 self.counts["setup_errors"] += 1
                 delay = max(backoff.next_delay(), self.retry_s / 2)
-                self._error_log.event(
-                    "bus subscriber: cannot %s yet: %s; retrying in %.1fs", what, exc, delay
-                )
+                # no stream yet is the normal start when engine hosts start before any feeder
+                logger = self._wait_log if isinstance(exc, StreamMissingError) else self._error_log
+                logger.event("bus subscriber: cannot %s yet: %s; retrying in %.1fs", what, exc, delay)
                 await asyncio.sleep(delay)
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -135,3 +136,20 @@ async def test_engines_on_the_bus_get_the_same_md_as_in_process(bus_client: Call
         assert (subscriber.counts["skipped"], subscriber.counts["duplicates"]) == (0, 0)
         assert manager.stats()["unrouted"] == 0
     assert_stopped_engines_accounting(manager)
+
+
+@pytest.mark.asyncio
+async def test_an_engine_host_started_before_any_feeder_waits_without_errors(
+    bus_client: Callable[..., BusClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No stream yet is the normal order when engine hosts start first: a warning while it
+    waits, no ERROR line (an operator's alerting keys on those), and it is counted."""
+    subscriber = BusSubscriber(bus_client("engines"), [BTC], retry_s=0.05)
+    with caplog.at_level(logging.WARNING):
+        task = asyncio.create_task(subscriber.run(lambda md: None))
+        await eventually(lambda: subscriber.counts["setup_errors"] >= 2)
+        await subscriber.close()
+        await task
+    waits = [r for r in caplog.records if "does not exist" in r.getMessage()]
+    assert waits and all(r.levelno == logging.WARNING for r in waits)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
