@@ -77,11 +77,11 @@ class _YoungCollections:
     def __init__(self, loop: asyncio.AbstractEventLoop, every: float) -> None:
         self.loop = loop
         self.every = every
-        self.handle = loop.call_later(every, self._collect)
+        loop.call_later(every, self._collect)
 
     def _collect(self) -> None:
         gc.collect(1)
-        self.handle = self.loop.call_later(self.every, self._collect)
+        self.loop.call_later(self.every, self._collect)
 
 
 _young: _YoungCollections | None = None

@@ -114,8 +114,10 @@ class Fetcher:
         end = klines.last_closed_open(await self._exchange_now(), timeframe)
         first = end - (slots - 1) * step
         bars = await self._window(symbol, timeframe, end, slots, step)
+        if bars and bars[0][0] == first:
+            return bars
         reach, before = slots - len(bars), first - step
-        while reach > 0 and not (bars and bars[0][0] == first):
+        while reach > 0:
             n = min(klines.PAGE_LIMIT, reach)
             older = await self._window(symbol, timeframe, before, n, step)
             if older:
