@@ -3,8 +3,8 @@
 Why: every stream of the feeder waits for its next push under a timeout (the stream watchdog,
 the quiet-market check), and the push nearly always comes first. With ``asyncio.timeout``
 each wait schedules a ``TimerHandle`` (a heap push, a context copy) and builds a ``Timeout``:
-at 2000 symbols about 1,500 waits a second, about a tenth of the feeder's CPU with the
-collections their objects cause (py-spy, ``docs/BENCHMARKS.md``). Here a wait is an entry in
+at 2000 symbols about 1,500 waits a second, each object of which the young collections then
+walk (the census in ``docs/BENCHMARKS.md``, "The universe in one process"). Here a wait is an entry in
 the slot of its deadline, rounded up to a tick of ``resolution`` seconds, and one task per
 wheel expires the slots that are due. A deadline therefore fires up to two ticks late, never
 early.
