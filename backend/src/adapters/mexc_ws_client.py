@@ -15,8 +15,9 @@ The client also has a fast path for the hot spot channels (book ticker, aggregat
 klines): ccxt spends ~100 µs per protobuf push in ``MessageToDict`` and generic parsing; the
 fast path (:mod:`.mexc_fast_path`) reads the protobuf fields directly and stores and resolves
 the fields the feed reads (symbol, timestamp, bid, ask, side, price, amount) with the values
-ccxt would give them, in a few µs. Anything else, and any frame of an unexpected shape, still
-goes through ccxt's own handler.
+ccxt would give them, in a few µs; the contract ``push.ticker`` (JSON) has one too
+(:mod:`.mexc_fast_contract`: symbol, timestamp, last price and the raw body). Anything else,
+and any frame of an unexpected shape, still goes through ccxt's own handler.
 
 A :class:`WireTap` may see every connection's wire at the same place: a session recording
 (``recording.hooks``), the doctor's log, or a replay standing in for the network.
@@ -36,6 +37,7 @@ from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.client import Client
 
 from ..errors import SubscriptionRejected
+from . import mexc_fast_contract as fast_contract
 from . import mexc_fast_path as fast
 from .mexc_subscriptions import (
     ContractRefusal,
@@ -162,7 +164,7 @@ class GuardedClient(Client):
 
 
 class MexcWsClient(ccxt_pro.mexc):
-    """``ccxt.pro.mexc`` with :class:`GuardedClient` connections and the spot fast path.
+    """``ccxt.pro.mexc`` with :class:`GuardedClient` connections and the fast paths.
 
     ``malformed`` counts dropped frames per connection URL. ``fast_path`` (constructor
     keyword, else ``options['fastPath']``, else :data:`FAST_PATH_DEFAULT`) may be switched at
@@ -235,8 +237,13 @@ class MexcWsClient(ccxt_pro.mexc):
 
     # ------------------------------------------------------------------ fast path
     def handle_message(self, client: Client, message: Any) -> None:
-        if self.fast_path and isinstance(message, bytes | bytearray) and self._handle_fast(client, message):
-            return
+        if self.fast_path:
+            if isinstance(message, bytes | bytearray):
+                if self._handle_fast(client, message):
+                    return
+            elif type(message) is dict and message.get("channel") == fast_contract.SWAP_TICKER_CHANNEL:
+                if self._handle_fast_swap_ticker(client, message):
+                    return
         if self._handle_rejection(client, message):
             return
         super().handle_message(client, message)
@@ -356,6 +363,17 @@ class MexcWsClient(ccxt_pro.mexc):
             stored = self._ohlcv_cache(update.symbol, update.timeframe)
             stored.append(update.candle)
             client.resolve(stored, f"candles:{update.symbol}:{update.timeframe}")
+        return True
+
+    def _handle_fast_swap_ticker(self, client: Client, message: dict) -> bool:
+        """Store and resolve a contract ``push.ticker`` as ccxt would; False leaves it to ccxt."""
+        update = fast_contract.swap_ticker(message, self.markets_by_id) if self._fast_path_applies() else None
+        if update is None:
+            self.fast_fallbacks += 1
+            return False
+        self.fast_frames += 1
+        self.tickers[update.symbol] = update.ticker
+        client.resolve(update.ticker, "ticker:" + update.symbol)
         return True
 
     def _trade_cache(self, symbol: str) -> ArrayCache:

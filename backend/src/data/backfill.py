@@ -62,8 +62,10 @@ class Backfill:
         """Once the outage's last minute has closed, fetch the exchange's bars for it. Called
         per trade batch, so the common case (nothing pending) returns at once."""
         pending = self._pending.get(state.symbol)
+        if pending is None:
+            return
         closed = state.bars.last_closed_open
-        if pending is None or closed is None or closed < pending[1]:
+        if closed is None or closed < pending[1]:
             return
         if self._background.running(f"backfill:{state.symbol}"):
             return

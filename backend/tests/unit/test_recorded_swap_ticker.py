@@ -1,8 +1,9 @@
-"""Real contract ``push.ticker`` frames through ccxt.pro's own handler into ``parse_swap_ticker``.
+"""Real contract ``push.ticker`` frames through the client into ``parse_swap_ticker``.
 
 The frames enter ``MexcWsClient`` at the connection as text (the recorded ``raw`` wire text
-where there is one), ccxt's ``handle_ticker`` parses them, and the adapter's
-``parse_swap_ticker`` reads funding and open interest from ``ticker['info']``.
+where there is one), ccxt.pro's own ``handle_ticker`` or the contract fast path parses them,
+and the adapter's ``parse_swap_ticker`` reads funding and open interest from
+``ticker['info']``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def swap_markets() -> list[dict[str, Any]]:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast path", "ccxt"])
 @pytest.mark.parametrize(
     ("name", "symbol", "contract_size"),
     [
@@ -37,9 +39,9 @@ def swap_markets() -> list[dict[str, Any]]:
     ],
 )
 async def test_push_ticker_funding_and_open_interest(
-    name: str, symbol: str, contract_size: float | None
+    name: str, symbol: str, contract_size: float | None, fast_path: bool
 ) -> None:
-    ws = MexcWsClient(QUIET)
+    ws = MexcWsClient(QUIET, fast_path=fast_path)
     ws.set_markets(swap_markets())
     assert ws.markets[symbol]["contractSize"] == contract_size  # from the recorded contract detail
     client = ws.client(ws.urls["api"]["ws"]["swap"])
@@ -59,8 +61,10 @@ async def test_push_ticker_funding_and_open_interest(
         data["indexPrice"],
         data["lastPrice"],
     )
-    ticker = future.result()
-    assert (ticker["bid"], ticker["ask"]) == (data["bid1"], data["ask1"])
+    assert ws.fast_frames == (1 if fast_path else 0)
+    if not fast_path:  # ccxt's whole ticker; the fast path builds only what the adapter reads
+        ticker = future.result()
+        assert (ticker["bid"], ticker["ask"]) == (data["bid1"], data["ask1"])
 
 
 def test_the_link_frame_keeps_wire_formatting_that_json_drops() -> None:
