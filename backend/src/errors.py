@@ -97,6 +97,10 @@ class BusClosedError(BusError, ConnectionError):
     """The bus connection is closed (or was never opened)."""
 
 
+class BatchUnsupportedError(BusError):
+    """The NATS server answered a batch direct get with a single message (nats-server < 2.11)."""
+
+
 class StreamMissingError(BusError):
     """A stream an engine host reads does not exist yet: no feeder node has started on this
     server (the normal order when engine hosts start first; they wait for it)."""

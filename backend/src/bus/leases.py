@@ -197,17 +197,23 @@ class SymbolLeases:
         for key, exc in scan.bad_keys:
             self._error(f"reading lease key {key!r}", exc)
         self.live_nodes, taken = scan.live_nodes, scan.taken
-        if not self._scanned:  # a restart under the same id finds its unexpired keys taken
+        first_scan = not self._scanned
+        if first_scan:  # a restart under the same id finds its unexpired keys taken
             self._scanned = True
             self._unsure |= taken & set(self.universe)
         plan = plan_leases(self.universe, self._leases, taken, self.live_nodes, self.node_id)
+        # Nodes started in the same moment have not all put their heartbeats at a node's first
+        # scan: a node claiming then would see itself (nearly) alone, take (nearly) the whole
+        # universe, bootstrap it and release most of it a tick later. It claims from its second
+        # tick on; its own keys (a restart under the same id) it adopts at once.
+        claims = () if first_scan else plan.claim
         if plan.release:
             await self.release(list(plan.release))
         acquired: list[str] = []
         try:
             async with asyncio.timeout_at(self._deadline()):
                 acquired += await self._adopt(sent)
-                for symbol in plan.claim:
+                for symbol in claims:
                     if len(acquired) >= plan.want:
                         break
                     if await self._acquire(symbol, sent):

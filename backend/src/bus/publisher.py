@@ -13,12 +13,15 @@ for the reconnect (instead of filling the client's own buffer with stale md), th
 the stream, since the server may have come back empty.
 
 Bars (``on_history``, ``on_bar``: the feeder's :class:`~backend.src.market_data.BarListener`)
-have an outbox of their own, published before any md waiting beside them, into the
-``LEVIBOT_BARS`` stream, which keeps a history per symbol for engine hosts that start later.
-A symbol's history (given when it bootstraps) is not published whole each time: the task
-reads the stream's last bar of the symbol and publishes the bars from
-``REPUBLISH_MINUTES`` before it on, since the last minutes a stopped feeder published may
-predate their backfill; an empty stream gets the whole history.
+go into the ``LEVIBOT_BARS`` stream, which keeps a history per symbol for engine hosts that
+start later. Closed bars have a bounded outbox of their own, published before any md waiting
+beside them. Histories (one per symbol, given when it bootstraps) wait in a
+:class:`~.history_queue.HistoryQueue`, packed and never dropped, and take turns with the md:
+one history, then up to ``_YIELD_EVERY`` md, so a universe's bootstrap neither delays every
+md nor loses histories; a symbol's waiting history always goes out before its closed bars.
+A history is not published whole each time: the task reads the stream's last bar of the symbol
+and publishes the bars from ``REPUBLISH_MINUTES`` before it on, since the last minutes a
+stopped feeder published may predate their backfill; an empty stream gets the whole history.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ..market_data import MINUTE_MS, Bar
 from ..tasks import cancel_bounded
 from .codec import CODEC_HEADER, bar_headers, decode_bar, encode_bar, encode_md, md_headers
 from .connection import BusClient, ensure_bar_stream, ensure_md_stream
+from .history_queue import HistoryQueue
 from .subjects import BAR_STREAM, bar_subject, md_subject
 
 log = logging.getLogger(__name__)
@@ -82,11 +86,13 @@ class BusPublisher:
         self._subjects: dict[str, str] = {}
         self.bars_published = 0
         self.bars_dropped_outbox_full = 0
-        #: ``(symbol, bars, history)`` waiting to be published; at most ``bar_outbox_size``
-        #: bars in all (about 65 histories; a day of bars of 70 symbols), the oldest dropped
-        self._bar_outbox: deque[tuple[str, list[Bar], bool]] = deque()
+        #: closed bars ``(symbol, bars)`` waiting to be published; at most ``bar_outbox_size``
+        #: in all (a day of bars of 70 symbols), the oldest dropped
+        self._bar_outbox: deque[tuple[str, list[Bar]]] = deque()
         self._bar_outbox_size = bar_outbox_size
         self._bars_queued = 0
+        #: bootstrapped symbols' histories waiting to be published (never dropped)
+        self._histories = HistoryQueue()
         #: per symbol: the sequence of its bars (apart from its md's)
         self._bar_seq: dict[str, int] = {}
         self._bars_direct = False
@@ -141,17 +147,16 @@ class BusPublisher:
     def on_history(self, symbol: str, bars: Sequence[Bar]) -> None:
         """Feeder bar listener: ``symbol`` bootstrapped; its history is queued (what the
         stream lacks of it is published, see the module doc). Never blocks."""
-        self._queue_bars(symbol, list(bars), history=True)
+        self._histories.put(symbol, bars)
+        self._wake()
 
     def on_bar(self, bar: Bar) -> None:
         """Feeder bar listener: a closed (or revised) bar is queued. Never blocks."""
-        self._queue_bars(bar["symbol"], [bar], history=False)
-
-    def _queue_bars(self, symbol: str, bars: list[Bar], *, history: bool) -> None:
-        self._bar_outbox.append((symbol, bars, history))
-        self._bars_queued += len(bars)
+        symbol = bar["symbol"]
+        self._bar_outbox.append((symbol, [bar]))
+        self._bars_queued += 1
         while self._bars_queued > self._bar_outbox_size:
-            _, dropped, _ = self._bar_outbox.popleft()
+            _, dropped = self._bar_outbox.popleft()
             self._bars_queued -= len(dropped)
             self.bars_dropped_outbox_full += len(dropped)
             self._drop_log.event(
@@ -160,12 +165,16 @@ class BusPublisher:
                 len(dropped),
                 self.bars_dropped_outbox_full,
             )
+        self._wake()
+
+    def _wake(self) -> None:
         self._idle.clear()
         self._wakeup.set()
 
     async def _run(self) -> None:
-        """Ensure the streams (at once: engine hosts wait for them), then publish the outboxes
-        in order, bars first; wait out disconnects; re-ensure the streams after them."""
+        """Ensure the streams (at once: engine hosts wait for them), then publish: closed bars
+        first (each symbol's waiting history before them), then one history and up to
+        ``_YIELD_EVERY`` md in turn; wait out disconnects; re-ensure the streams after them."""
         while True:
             if not self._stream_ready:
                 await self.client.wait_connected()
@@ -173,18 +182,25 @@ class BusPublisher:
                     await asyncio.sleep(self.retry_s)
                     continue
             if self._bar_outbox:
-                symbol, bars, history = self._bar_outbox.popleft()
+                symbol, bars = self._bar_outbox.popleft()
                 self._bars_queued -= len(bars)
-                await self._publish_bars(symbol, bars, history)
+                history = self._histories.take(symbol)
+                if history is not None:
+                    await self._publish_bars(symbol, history, history=True)
+                await self._publish_bars(symbol, bars, history=False)
                 continue
-            if not self._outbox:
+            oldest = self._histories.take_oldest()
+            if oldest is not None:
+                await self._publish_bars(*oldest, history=True)
+            elif not self._outbox:
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            await self.client.wait_connected()
-            subject, seq, payload = self._outbox.popleft()
-            self.published += await self._send(subject, payload, md_headers(self.session, seq))
+            for _ in range(min(len(self._outbox), _YIELD_EVERY)):
+                await self.client.wait_connected()
+                subject, seq, payload = self._outbox.popleft()
+                self.published += await self._send(subject, payload, md_headers(self.session, seq))
 
     async def _send(self, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
         """Publish one message once connected; a failure is counted and logged, not raised.
@@ -268,7 +284,9 @@ class BusPublisher:
             "queued": len(self._outbox),
             "bars_published": self.bars_published,
             "bars_dropped_outbox_full": self.bars_dropped_outbox_full,
-            "bars_queued": self._bars_queued,
+            "bars_queued": self._bars_queued + self._histories.bars,
+            "histories_queued": len(self._histories),
+            "histories_replaced": self._histories.replaced,
             "connection": self.client.stats(),
         }
 
@@ -283,6 +301,9 @@ class BusPublisher:
                 await self.client.nc.flush(timeout=max(int(drain_s), 1))
         except (TimeoutError, nats.errors.Error) as exc:
             log.warning(
-                "bus publisher closed with %d md unpublished or unflushed: %r", len(self._outbox), exc
+                "bus publisher closed with %d md and %d bars unpublished or unflushed: %r",
+                len(self._outbox),
+                self._bars_queued + self._histories.bars,
+                exc,
             )
         await cancel_bounded(task, 1.0, "bus publisher")

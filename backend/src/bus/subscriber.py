@@ -43,8 +43,9 @@ reason and logged (rate-limited):
 
 **Bars** (when a bar listener is set, as :class:`EngineManager` does: ``listen_bars``): per
 symbol a core subscription on its bar subject, and its history read from the ``LEVIBOT_BARS``
-stream message by message (a direct get of the next message of the subject: no consumer, so
-an engine host needs read rights only). The history goes to the listener's ``on_history``
+stream by direct gets of the subject's next messages, ``BAR_BATCH`` a request where the server
+can (nats-server 2.11 and later, :mod:`.batch_get`), else one a request (no consumer either
+way, so an engine host needs read rights only). The history goes to the listener's ``on_history``
 before any md of the symbol is delivered (md that arrive earlier are dropped and counted as
 ``before_history``; the symbol's newest md is read right after), so an engine holds its bars
 before its first md, as in-process. Live bars that arrive while the history is read are held
@@ -73,11 +74,12 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from ..backoff import Backoff
-from ..errors import BusClosedError, BusError, CodecError, StreamMissingError
+from ..errors import BatchUnsupportedError, BusClosedError, BusError, CodecError, StreamMissingError
 from ..log_limits import RateLimitedLog
 from ..market_data import Bar, BarListener
 from ..market_data import MarketData as MD
 from ..validation import check_bus_bar, check_md
+from .batch_get import next_batch
 from .codec import CODEC_HEADER, HISTORY_HEADER, SEQ_HEADER, SOURCE_HEADER, decode_bar, decode_md
 from .connection import BusClient
 from .subjects import BAR_STREAM, MD_STREAM, bar_subject, md_subject
@@ -89,6 +91,9 @@ _NATS_ERRORS = (nats.errors.Error, OSError)
 #: Largest ``Levibot-Seq`` step accepted from one md to the next of a source without
 #: confirmation. A real gap is md lost while disconnected: at 100 md/s a symbol, ~17 min.
 MAX_SEQ_JUMP = 100_000
+#: Bars asked for in one direct get request: a symbol's whole history (1,500 bars, ~250 KB) in
+#: two requests.
+BAR_BATCH = 1000
 #: Publisher sessions remembered per symbol (the oldest is forgotten first): a handover between
 #: nodes, a restarted node, and room for forged sources that must not evict the real one at once.
 MAX_SOURCES = 8
@@ -177,6 +182,10 @@ class BusSubscriber:
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._direct = False
         self._bars_direct = False
+        #: False once the server answered that it has no batch direct get
+        self._bar_batches = True
+        #: direct get requests sent for bars (a batch counts once)
+        self.bar_requests = 0
         self._subs: list[Subscription] = []
         #: set once every symbol is subscribed and its last md (if there is one) was delivered.
         self.ready = asyncio.Event()
@@ -346,22 +355,38 @@ class BusSubscriber:
         message read, with whether it is history (a failure part way is retried from there)."""
         async with self._fetch_slots:
             while not self._closed.is_set():
-                try:
-                    msg = await self.client.js.get_msg(
-                        BAR_STREAM,
-                        seq=self._bar_stream_seq.get(symbol, 0) + 1,
-                        subject=self._bar_subjects[symbol],
-                        next=True,
-                        direct=self._bars_direct,
-                    )
-                except NotFoundError:
+                messages, more = await self._next_bars(symbol, self._bar_stream_seq.get(symbol, 0) + 1)
+                for msg in messages:
+                    self._bar_stream_seq[symbol] = msg.seq
+                    self.bar_counts["fetched"] += 1
+                    headers = msg.headers or {}
+                    bar = self._accept(self._bars, symbol, msg.data or b"", headers, live=False)
+                    if bar is not None:
+                        into.append((bar, headers.get(HISTORY_HEADER) == "1"))  # type: ignore[arg-type]
+                if not more:
                     return
-                self._bar_stream_seq[symbol] = msg.seq
-                self.bar_counts["fetched"] += 1
-                headers = msg.headers or {}
-                bar = self._accept(self._bars, symbol, msg.data or b"", headers, live=False)
-                if bar is not None:
-                    into.append((bar, headers.get(HISTORY_HEADER) == "1"))  # type: ignore[arg-type]
+
+    async def _next_bars(self, symbol: str, first_seq: int) -> tuple[list[Any], bool]:
+        """The next stored bar messages of ``symbol`` from ``first_seq`` on, and whether more
+        may follow: a batch where the server has them, else one message."""
+        subject = self._bar_subjects[symbol]
+        self.bar_requests += 1
+        if self._bars_direct and self._bar_batches:
+            try:
+                batch = await next_batch(
+                    self.client.nc, BAR_STREAM, subject, first_seq, BAR_BATCH, self.client.request_timeout
+                )
+                return batch.messages, batch.pending > 0
+            except BatchUnsupportedError as exc:
+                self._bar_batches = False
+                log.info("bus subscriber: %s; reading bars one message a request", exc)
+        try:
+            msg = await self.client.js.get_msg(
+                BAR_STREAM, seq=first_seq, subject=subject, next=True, direct=self._bars_direct
+            )
+        except NotFoundError:
+            return [], False
+        return [msg], True
 
     async def _read_new_bars(self) -> None:
         """After a reconnect: the bars published since the last one read, as if live."""
@@ -488,7 +513,7 @@ class BusSubscriber:
             "subscribed": len(self._subs),
             **self.counts,
             "rejected": dict(self.rejected),
-            "bars": {**self.bar_counts, "rejected": dict(self.bar_rejected)},
+            "bars": {**self.bar_counts, "rejected": dict(self.bar_rejected), "requests": self.bar_requests},
             "connection": self.client.stats(),
         }
 

@@ -102,6 +102,39 @@ async def test_two_feeders_split_the_universe_without_overlap_or_holes(
     assert a.publisher.stats()["publish_errors"] == 0
 
 
+async def test_nodes_started_together_never_claim_more_than_their_share(
+    bus_client: Callable[..., BusClient],
+) -> None:
+    """Three nodes started within a tick of each other (0.1 s apart, the tick is 0.5 s): none
+    ever streams more than its share of the final split (a node that claimed at its first scan,
+    before the others' heartbeats, took the whole universe and released most of it a tick
+    later), and none releases any."""
+    feeders = [FakeFeeder() for _ in range(3)]
+    nodes = [
+        FeederNode(bus_client(f"n{i}"), f, f"N{i}", UNIVERSE, lease_ttl=TTL) for i, f in enumerate(feeders)
+    ]
+    most = [0, 0, 0]
+
+    async def watch() -> None:
+        while True:
+            most[:] = [max(m, len(f.symbols)) for m, f in zip(most, feeders, strict=True)]
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    runs = []
+    for node in nodes:
+        runs.append(asyncio.create_task(node.run()))
+        await asyncio.sleep(0.1)
+    await eventually(lambda: sorted(s for f in feeders for s in f.symbols) == sorted(UNIVERSE), 10)
+    await asyncio.sleep(TTL)  # a tick or two more: an over-claim would show as a release
+    watcher.cancel()
+    assert most == [2, 2, 2]
+    assert [node.leases.counts["released"] for node in nodes] == [0, 0, 0]
+    for node in nodes:
+        await node.close()
+    await asyncio.gather(*runs)
+
+
 async def test_a_killed_feeders_symbols_are_taken_over(
     nats_server: NatsServer, bus_client: Callable[..., BusClient]
 ) -> None:
@@ -153,7 +186,8 @@ async def test_a_node_restarted_under_the_same_id_adopts_its_unexpired_leases(
     nats_server: NatsServer, bus_client: Callable[..., BusClient]
 ) -> None:
     symbols = UNIVERSE[:2]
-    crashed = await start_node_process(nats_server, "A", 30.0, symbols)
+    ttl = 9.0  # the crashed node claims at its second tick (3 s); its leases outlive the restart
+    crashed = await start_node_process(nats_server, "A", ttl, symbols)
     check = bus_client("check")
     await check.connect()
     try:
@@ -166,9 +200,9 @@ async def test_a_node_restarted_under_the_same_id_adopts_its_unexpired_leases(
         crashed.kill()
         await crashed.wait()
     feeder = FakeFeeder()
-    node = FeederNode(bus_client("again"), feeder, "A", symbols, lease_ttl=30.0)
+    node = FeederNode(bus_client("again"), feeder, "A", symbols, lease_ttl=ttl)
     run = asyncio.create_task(node.run())
-    await eventually(lambda: sorted(feeder.symbols) == sorted(symbols), 5)  # not after the 30 s TTL
+    await eventually(lambda: sorted(feeder.symbols) == sorted(symbols), 2)  # at its first tick
     assert (node.leases.counts["adopted"], node.leases.counts["claimed"]) == (2, 0)
     await node.close()
     await run

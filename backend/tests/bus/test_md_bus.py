@@ -75,6 +75,8 @@ async def test_md_round_trip_is_exact_and_in_order(bus_client: Callable[..., Bus
         "bars_published": 0,
         "bars_dropped_outbox_full": 0,
         "bars_queued": 0,
+        "histories_queued": 0,
+        "histories_replaced": 0,
         "connection": None,
     }
     stats = subscriber.stats()
