@@ -128,6 +128,24 @@ def test_rate_limited_log_reports_suppressed_count(caplog: pytest.LogCaptureFixt
     ]
 
 
+def test_rate_limited_log_limits_each_message_on_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    """A burst of one failure must not hide the first line of another kind."""
+    now = [0.0]
+    log = RateLimitedLog(logging.getLogger("test.ratelimit"), 10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.ratelimit"):
+        written = [log.event("md read failed %d", i) for i in range(3)]
+        written.append(log.event("bar read failed %d", 7))
+        now[0] = 11.0
+        written += [log.event("bar read failed %d", 8), log.event("md read failed %d", 9)]
+    assert written == [True, False, False, True, True, True]
+    assert [r.getMessage() for r in caplog.records] == [
+        "md read failed 0",
+        "bar read failed 7",
+        "bar read failed 8",
+        "md read failed 9 (+2 similar in the last 11s)",
+    ]
+
+
 @pytest.mark.asyncio
 async def test_run_loop_delivers_in_order_and_stops_cleanly() -> None:
     engine = Recorder("BTC/USDT", md_timeout=0.05)

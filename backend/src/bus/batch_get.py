@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import nats.errors
 from nats.aio.client import Client as NATS
 
 from ..errors import BatchUnsupportedError, BusError
@@ -46,6 +47,11 @@ class Batch:
     messages: list[StoredMessage]
     pending: int
 
+    @property
+    def more(self) -> bool:
+        """Whether the subject may hold messages after these."""
+        return self.pending > 0
+
 
 async def next_batch(
     nc: NATS, stream: str, subject: str, first_seq: int, size: int, wait_s: float, prefix: str = "$JS.API"
@@ -53,8 +59,11 @@ async def next_batch(
     """Up to ``size`` messages of ``subject`` stored at ``first_seq`` or later, each message
     awaited at most ``wait_s``.
 
-    Raises :class:`BatchUnsupportedError` (old server), ``BusError`` for any other status the
-    server answers, and the client's timeout error when it stops answering mid-batch.
+    A batch that stops coming part way (a busy server, or a host whose event loop is busy with
+    live messages) returns what came, marked as not read to the end: the caller goes on from
+    there, so reads progress under any load. Raises the client's timeout error when nothing
+    came, :class:`BatchUnsupportedError` (old server), and ``BusError`` for any other status
+    the server answers.
     """
     request = json.dumps({"seq": first_seq, "next_by_subj": subject, "batch": size}).encode()
     inbox = nc.new_inbox()
@@ -64,7 +73,12 @@ async def next_batch(
         messages: list[StoredMessage] = []
         pending = 0
         while True:
-            msg = await sub.next_msg(timeout=wait_s)
+            try:
+                msg = await sub.next_msg(timeout=wait_s)
+            except nats.errors.TimeoutError:
+                if not messages:
+                    raise
+                return Batch(messages, max(pending, 1))  # cut short: more may follow
             headers = msg.headers or {}
             status = headers.get(_STATUS)
             if status == _END_OF_BATCH or status == _NOT_FOUND:

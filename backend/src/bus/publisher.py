@@ -17,8 +17,9 @@ go into the ``LEVIBOT_BARS`` stream, which keeps a history per symbol for engine
 start later. Closed bars have a bounded outbox of their own, published before any md waiting
 beside them. Histories (one per symbol, given when it bootstraps) wait in a
 :class:`~.history_queue.HistoryQueue`, packed and never dropped, and take turns with the md:
-one history, then up to ``_YIELD_EVERY`` md, so a universe's bootstrap neither delays every
-md nor loses histories; a symbol's waiting history always goes out before its closed bars.
+one history, then every md that waits, so a universe's bootstrap neither holds the md back
+(an md waits one history at most) nor loses histories; a symbol's waiting history always goes
+out before its closed bars.
 A history is not published whole each time: the task reads the stream's last bar of the symbol
 and publishes the bars from ``REPUBLISH_MINUTES`` before it on, since the last minutes a
 stopped feeder published may predate their backfill; an empty stream gets the whole history.
@@ -172,9 +173,9 @@ class BusPublisher:
         self._wakeup.set()
 
     async def _run(self) -> None:
-        """Ensure the streams (at once: engine hosts wait for them), then publish: closed bars
-        first (each symbol's waiting history before them), then one history and up to
-        ``_YIELD_EVERY`` md in turn; wait out disconnects; re-ensure the streams after them."""
+        """Ensure the streams (at once: engine hosts wait for them), then publish in turns: a
+        closed bar (its symbol's waiting history before it) or else the oldest history, then
+        every md waiting; wait out disconnects; re-ensure the streams after them."""
         while True:
             if not self._stream_ready:
                 await self.client.wait_connected()
@@ -188,16 +189,14 @@ class BusPublisher:
                 if history is not None:
                     await self._publish_bars(symbol, history, history=True)
                 await self._publish_bars(symbol, bars, history=False)
-                continue
-            oldest = self._histories.take_oldest()
-            if oldest is not None:
+            elif (oldest := self._histories.take_oldest()) is not None:
                 await self._publish_bars(*oldest, history=True)
             elif not self._outbox:
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            for _ in range(min(len(self._outbox), _YIELD_EVERY)):
+            for _ in range(len(self._outbox)):  # every md waiting, then the next bar or history
                 await self.client.wait_connected()
                 subject, seq, payload = self._outbox.popleft()
                 self.published += await self._send(subject, payload, md_headers(self.session, seq))

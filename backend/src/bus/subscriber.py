@@ -103,15 +103,38 @@ SYMBOL_MISMATCH = "symbol_mismatch"
 NO_SEQUENCE = "no_sequence"
 SEQ_JUMP = "seq_jump"
 _DUPLICATE = "duplicate"
+#: Ranges of missed sequence numbers remembered per symbol and source (bars), the oldest
+#: forgotten first: every outage since the last stream read leaves one.
+MAX_GAPS = 256
+#: Minutes with a live revision remembered per symbol (bars): as many as the stream holds.
+MAX_REVISED = 2000
+_RECOVERED = "recovered"
 
 
 @dataclass
 class _Mark:
-    """The last delivered message of a symbol from one source: its sequence, and an
-    unconfirmed jump."""
+    """The last delivered message of a symbol from one source: its sequence, an unconfirmed
+    jump, and (bars) the ranges of sequence numbers skipped so far that the stream may still
+    hold."""
 
     seq: int
     pending: int | None = None
+    missing: list[tuple[int, int]] = field(default_factory=list)
+
+    def skip(self, first: int, last: int) -> None:
+        """``first..last`` were not received (live messages lost while disconnected)."""
+        self.missing.append((first, last))
+        if len(self.missing) > MAX_GAPS:
+            del self.missing[0]
+
+    def recover(self, seq: int) -> bool:
+        """True (once) for a sequence number inside a skipped range: a message read from the
+        stream that never arrived live."""
+        for i, (first, last) in enumerate(self.missing):
+            if first <= seq <= last:
+                self.missing[i : i + 1] = [r for r in ((first, seq - 1), (seq + 1, last)) if r[0] <= r[1]]
+                return True
+        return False
 
 
 def _counts() -> dict[str, int]:
@@ -123,6 +146,9 @@ def _counts() -> dict[str, int]:
         "fetched_known": 0,
         "duplicates": 0,
         "skipped": 0,
+        #: bars read from the stream that had not arrived live (skipped, or sent before the
+        #: first one seen of their publisher session) and were delivered after all
+        "recovered": 0,
         "decode_errors": 0,
         "callback_errors": 0,
         "seq_jumps": 0,
@@ -142,6 +168,18 @@ class _Flow:
     #: symbol → source → mark: each publisher session is deduplicated on its own, so a
     #: message claiming another source never resets the state of the real one.
     marks: dict[str, dict[str, _Mark]] = field(default_factory=dict)
+    #: bars: messages skipped live are delivered when the stream read finds them (a lost md is
+    #: stale by then, a lost bar is not)
+    recover: bool = False
+    #: bars: symbol → minutes a revision arrived for live (an ordered set, the last
+    #: ``MAX_REVISED``): a recovered older bar of such a minute is superseded, not delivered
+    revised: dict[str, dict[int, None]] = field(default_factory=dict)
+
+    def note_revision(self, symbol: str, minute: int) -> None:
+        minutes = self.revised.setdefault(symbol, {})
+        minutes[minute] = None
+        if len(minutes) > MAX_REVISED:
+            del minutes[next(iter(minutes))]
 
 
 class BusSubscriber:
@@ -162,7 +200,7 @@ class BusSubscriber:
         self._bar_subjects = {s: bar_subject(s) for s in self.symbols}
         self.retry_s = retry_s
         self._md = _Flow("md", decode_md, check_md)
-        self._bars = _Flow("bar", decode_bar, check_bus_bar)
+        self._bars = _Flow("bar", decode_bar, check_bus_bar, recover=True)
         #: md counters (see the module docstring), plus the subscriber's own
         self.counts = self._md.counts
         self.counts.update(setup_errors=0, before_history=0)
@@ -376,7 +414,7 @@ class BusSubscriber:
                 batch = await next_batch(
                     self.client.nc, BAR_STREAM, subject, first_seq, BAR_BATCH, self.client.request_timeout
                 )
-                return batch.messages, batch.pending > 0
+                return batch.messages, batch.more
             except BatchUnsupportedError as exc:
                 self._bar_batches = False
                 log.info("bus subscriber: %s; reading bars one message a request", exc)
@@ -389,15 +427,14 @@ class BusSubscriber:
         return [msg], True
 
     async def _read_new_bars(self) -> None:
-        """After a reconnect: the bars published since the last one read, as if live."""
+        """After a reconnect: the bars published since the last one read, as if live. A read
+        that fails part way (a busy server times out) is retried from where it stopped: after
+        the last reconnect nothing else would read those bars."""
 
         async def read_on(symbol: str) -> None:
             missed: list[tuple[Bar, bool]] = []
-            try:
-                await self._read(symbol, missed)
-            except _NATS_ERRORS as exc:
-                self.counts["setup_errors"] += 1
-                self._error_log.event("%s: cannot read the bars published meanwhile: %r", symbol, exc)
+            what = f"read the bars of {symbol} published meanwhile"
+            await self._retry(what, lambda: self._read(symbol, missed))
             for bar, history in missed:
                 self._hand_over(symbol, bar, history)
 
@@ -460,23 +497,37 @@ class BusSubscriber:
         source, seq_text = headers.get(SOURCE_HEADER), headers.get(SEQ_HEADER)
         if source is None or seq_text is None or not seq_text.isdigit():
             return NO_SEQUENCE
-        return self._sequence(flow, symbol, source, int(seq_text))
+        reason = self._sequence(flow, symbol, source, int(seq_text))
+        if reason == _RECOVERED:  # lost live, read from the stream after newer messages
+            if obj["ts"] in flow.revised.get(symbol, ()):
+                return _DUPLICATE  # its minute's live revision supersedes it
+            flow.counts["recovered"] += 1
+            return None
+        if reason is None and flow.recover and obj.get("revision"):
+            flow.note_revision(symbol, obj["ts"])
+        return reason
 
     def _sequence(self, flow: _Flow, symbol: str, source: str, seq: int) -> str | None:
         """Dedup on (source, seq): None for the next message of the source (gaps counted as
-        skipped), ``duplicate`` for one already delivered, ``seq_jump`` for an unconfirmed jump."""
+        skipped, and remembered where the flow recovers them), ``recovered`` for a skipped one
+        found later, ``duplicate`` for one already delivered, ``seq_jump`` for an unconfirmed
+        jump."""
         marks = flow.marks.setdefault(symbol, {})
         mark = marks.get(source)
         if mark is None:  # first message of this publisher session
             if len(marks) >= MAX_SOURCES:
                 del marks[next(iter(marks))]
-            marks[source] = _Mark(seq)
+            mark = marks[source] = _Mark(seq)
+            if flow.recover and seq > 1:  # what the session sent before may be in the stream
+                mark.skip(1, seq - 1)
             return None
         gap = seq - mark.seq
         if -MAX_SEQ_JUMP < gap <= 0:
-            return _DUPLICATE
+            return _RECOVERED if flow.recover and mark.recover(seq) else _DUPLICATE
         if gap <= MAX_SEQ_JUMP:
             flow.counts["skipped"] += gap - 1
+            if flow.recover and gap > 1:
+                mark.skip(mark.seq + 1, seq - 1)
         elif mark.pending is not None and 0 < seq - mark.pending <= MAX_SEQ_JUMP:
             flow.counts["seq_jumps"] += 1  # a second message continues the jumped-to sequence
             log.warning("%s: %s jumped from seq %d to %d (confirmed)", symbol, source, mark.seq, seq)

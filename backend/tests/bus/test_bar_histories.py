@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from backend.src.bus.batch_get import next_batch
+from backend.src.bus.codec import bar_headers, encode_bar, encode_md, md_headers
 from backend.src.bus.connection import BusClient
 from backend.src.bus.publisher import BusPublisher
 from backend.src.bus.subjects import BAR_STREAM, bar_subject
 from backend.src.bus.subscriber import BAR_BATCH, BusSubscriber
 from backend.src.errors import BatchUnsupportedError
 from backend.src.market_data import MINUTE_MS, Bar, make_bar
+from backend.tests.bus.conftest import TcpProxy
 from backend.tests.bus.fakes import FakeFeeder
 from backend.tests.bus.test_md_bus import eventually
-
-pytestmark = pytest.mark.asyncio
 
 CLOSED = 1_767_225_600_000  # a minute long over
 SYMBOLS = [f"S{i}/USDT" for i in range(6)]
@@ -49,6 +49,7 @@ async def published_order(client: BusClient, publisher: BusPublisher, expect: in
     return seen
 
 
+@pytest.mark.asyncio
 async def test_histories_beyond_the_bar_outbox_are_all_published_and_md_take_turns(
     bus_client: Callable[..., BusClient],
 ) -> None:
@@ -79,22 +80,31 @@ async def test_histories_beyond_the_bar_outbox_are_all_published_and_md_take_tur
     await publisher.close()
 
 
+@pytest.mark.asyncio
 async def test_a_closed_bar_goes_out_after_its_symbols_waiting_history(
     bus_client: Callable[..., BusClient],
 ) -> None:
     """A closed bar is published before waiting histories, but never before its own symbol's:
     the history decides what of it the stream lacks from the stream's last bar, which must not
-    be a newer live one."""
+    be a newer live one. md waiting go out after each bar or history: closed bars arriving
+    all the time (one a minute per symbol) must not hold them back behind every history."""
     publisher = BusPublisher(bus_client("feeder"), source="feed-a")
     for symbol in SYMBOLS[:3]:
         publisher.on_history(symbol, history(symbol, 40))
-    later = make_bar(SYMBOLS[2], [CLOSED + MINUTE_MS, 100.0, 101.0, 99.0, 100.5, 3.0], False)
-    publisher.on_bar(later)  # type: ignore[arg-type]
-    seen = await published_order(bus_client("watch"), publisher, 121)
-    subjects = [subject for _, subject in seen]
-    assert subjects[:41] == [bar_subject(SYMBOLS[2])] * 41  # S2's history, then its closed bar
-    assert subjects[41:] == [bar_subject(SYMBOLS[0])] * 40 + [bar_subject(SYMBOLS[1])] * 40
-    assert publisher.stats()["bars_published"] == 121
+    for symbol in (SYMBOLS[2], SYMBOLS[1]):
+        publisher.on_bar(make_bar(symbol, [CLOSED + MINUTE_MS, 100.0, 101.0, 99.0, 100.5, 3.0], False))
+    fake = FakeFeeder()
+    for _ in range(3):
+        publisher.on_md(fake.make_md("BTC/USDT"))
+    seen = await published_order(bus_client("watch"), publisher, 125)
+    subjects = [subject if kind == "bars" else kind for kind, subject in seen]
+    assert subjects == (
+        [bar_subject(SYMBOLS[2])] * 41  # S2's history, then its closed bar
+        + ["md"] * 3
+        + [bar_subject(SYMBOLS[1])] * 41
+        + [bar_subject(SYMBOLS[0])] * 40
+    )
+    assert publisher.stats()["bars_published"] == 122
     await publisher.close()
 
 
@@ -112,6 +122,7 @@ class Histories:
         self.bars.append(bar)
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("batches", [True, False], ids=["batch direct get", "one bar a request"])
 async def test_an_engine_host_reads_whole_histories_in_batches(
     bus_client: Callable[..., BusClient], batches: bool
@@ -142,6 +153,7 @@ async def test_an_engine_host_reads_whole_histories_in_batches(
     await publisher.close()
 
 
+@pytest.mark.asyncio
 async def test_a_server_without_batches_is_detected_and_read_one_message_a_request(
     bus_client: Callable[..., BusClient],
 ) -> None:
@@ -160,3 +172,82 @@ async def test_a_server_without_batches_is_detected_and_read_one_message_a_reque
     await asker.connect()
     with pytest.raises(BatchUnsupportedError, match="no batch direct get"):
         await next_batch(asker.nc, "OLD", "bars.x", 1, 10, 2.0)
+
+
+def accept(subscriber: BusSubscriber, bar: Bar, seq: int, *, live: bool) -> bool:
+    """Whether ``subscriber`` delivers ``bar`` as the ``seq``-th of source ``feed-a/1``."""
+    payload, headers = encode_bar(bar), bar_headers("feed-a/1", seq, history=False)
+    return subscriber._accept(subscriber._bars, bar["symbol"], payload, headers, live=live) is not None
+
+
+def test_bars_lost_live_are_delivered_when_the_stream_read_finds_them() -> None:
+    """Bars 6-9 were lost while disconnected and bar 10 arrived live first; the stream read
+    after the reconnect delivers 6-9 (not as known duplicates: the gap is remembered) and drops
+    what had arrived live. A bar whose minute was revised live meanwhile is superseded. md do
+    not do this: a lost md is stale by the time it is found."""
+    subscriber = BusSubscriber("nats://127.0.0.1:1", [SYMBOLS[0]])
+    bars = history(SYMBOLS[0], 12)
+    assert all(accept(subscriber, bars[i], i + 1, live=True) for i in range(5))
+    assert accept(subscriber, bars[9], 10, live=True)  # 6..9 lost
+    revision = bars[7] | {"close": 100.25, "revision": True}
+    assert accept(subscriber, revision, 11, live=True)  # a backfill revised minute 8 meanwhile
+    assert subscriber.bar_counts["skipped"] == 4
+    read = [accept(subscriber, bars[i], i + 1, live=False) for i in range(10)] + [
+        accept(subscriber, revision, 11, live=False)
+    ]
+    assert read == [False] * 5 + [True, True, False, True] + [False, False]
+    assert (subscriber.bar_counts["recovered"], subscriber.bar_counts["fetched_known"]) == (3, 8)
+    assert not accept(subscriber, bars[6], 7, live=False)  # recovered once only
+    assert accept(subscriber, bars[11], 12, live=True)
+
+    # A host whose first bar of a session arrives live as its 5th (the history before it lost
+    # to a slow-consumer cut, or sent before the host subscribed): the stream read delivers 1-4.
+    late = BusSubscriber("nats://127.0.0.1:1", [SYMBOLS[0]])
+    assert accept(late, bars[4], 5, live=True)
+    assert [accept(late, bars[i], i + 1, live=False) for i in range(6)] == [True] * 4 + [False, True]
+    counts = late.bar_counts
+    assert (counts["recovered"], counts["skipped"], counts["fetched_known"]) == (4, 0, 1)
+
+    md = BusSubscriber("nats://127.0.0.1:1", ["BTC/USDT"])
+    fake = FakeFeeder()
+    mds = [fake.make_md("BTC/USDT") for _ in range(3)]
+    flow = md._md
+    for seq in (1, 3):
+        assert md._accept(flow, "BTC/USDT", encode_md(mds[seq - 1]), md_headers("feed-a/1", seq), live=True)
+    assert md._accept(flow, "BTC/USDT", encode_md(mds[1]), md_headers("feed-a/1", 2), live=False) is None
+    assert (md.counts["skipped"], md.counts["recovered"], md.counts["fetched_known"]) == (1, 0, 1)
+
+
+@pytest.mark.asyncio
+async def test_an_engine_host_cut_off_while_histories_pour_in_ends_with_every_history_whole(
+    bus_client: Callable[..., BusClient], proxy: TcpProxy
+) -> None:
+    """Three feeders publish 40 histories while the engine host (started first, as at a
+    universe's start) is cut off again and again, as NATS does to a slow consumer: the bars
+    lost live are read from the stream after each reconnect — ahead of newer live ones too
+    (``recovered``) — until every engine-side history is whole."""
+    symbols = [f"T{i}/USDT" for i in range(40)]
+    engines_client = BusClient(proxy.url, name="engines", reconnect_wait=0.1, request_timeout=1.0)
+    subscriber = BusSubscriber(engines_client, symbols)
+    listener = Histories()
+    subscriber.listen_bars(listener)
+    run = asyncio.create_task(subscriber.run(lambda md: None))
+    publishers = [BusPublisher(bus_client(f"feeder{i}"), source=f"feed-{i}") for i in range(3)]
+    for publisher in publishers:
+        await publisher.start()
+    for i, symbol in enumerate(symbols):
+        publishers[i % 3].on_history(symbol, history(symbol, 1500))
+    for _ in range(4):
+        await asyncio.sleep(0.2)
+        proxy.cut()
+
+    def whole() -> bool:
+        return all(len({bar["ts"] for bar in listener.histories.get(s, [])}) == 1500 for s in symbols)
+
+    await eventually(whole, 60)
+    assert engines_client.reconnects >= 1
+    assert subscriber.bar_counts["fetched"] > 0 and not subscriber.bar_rejected
+    await subscriber.close()
+    await run
+    for publisher in publishers:
+        await publisher.close()
