@@ -79,7 +79,8 @@ class Listener:
 
 async def read_late(url: str, symbols: list[str], batches: bool) -> dict[str, Any]:
     """A late engine host's history read: seconds until ready, requests, bars per symbol."""
-    subscriber = BusSubscriber(BusClient(url, name="bench-engines", request_timeout=10.0), symbols)
+    client = BusClient(url, name="bench-engines", request_timeout=10.0)
+    subscriber = BusSubscriber(client, symbols)
     subscriber._bar_batches = batches  # as an old server makes it learn
     listener = Listener()
     subscriber.listen_bars(listener)
@@ -90,6 +91,7 @@ async def read_late(url: str, symbols: list[str], batches: bool) -> dict[str, An
     stats = subscriber.stats()
     await subscriber.close()
     await run
+    await client.close()
     counts = sorted(listener.bars.get(s, 0) for s in symbols)
     return {
         "seconds": seconds,
@@ -124,6 +126,7 @@ async def main(args: argparse.Namespace) -> None:
             await publisher.close(drain_s=3600.0)  # returns once everything is out and flushed
             publish_s = time.perf_counter() - started
             stats = publisher.stats()
+            await publisher.client.close()
             total = stats["bars_published"]
             print(
                 f"published {total:,} history bars of {args.symbols} symbols in {publish_s:.1f} s "
