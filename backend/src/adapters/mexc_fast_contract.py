@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
-from .mexc_fast_path import TickerUpdate
+from .mexc_fast_path import _EXACT_INT, TickerUpdate
 
 SWAP_TICKER_CHANNEL = "push.ticker"
 #: The keys the fast path builds (tests compare exactly these against ccxt's tickers).
@@ -35,6 +35,8 @@ SWAP_TICKER_FIELDS = ("symbol", "timestamp", "last", "info")
 #: A contract ticker push has these keys and no others: any other (``c``, ``d``, ``s``, ``t``,
 #: ``msg``...) would send ccxt's dispatch or ``handle_bid_ask`` another way.
 _MESSAGE_KEYS = frozenset(("symbol", "data", "channel", "ts"))
+#: Ints of at most this magnitude convert to a float (larger ones may overflow).
+_FLOAT_INT = 2**1023
 #: The body fields ccxt's ``parse_ticker``/``safe_ticker`` compute with (exact decimals).
 _NUMBERS = (
     "lastPrice",
@@ -49,8 +51,6 @@ _NUMBERS = (
     "fairPrice",
     "indexPrice",
 )
-#: Integers up to this magnitude are a timestamp ccxt's ``safe_integer`` keeps unchanged.
-_EXACT_INT = 2**53
 
 
 def swap_market(market_id: Any, markets_by_id: Mapping[str, list[dict]] | None) -> dict | None:
@@ -64,8 +64,10 @@ def swap_market(market_id: Any, markets_by_id: Mapping[str, list[dict]] | None) 
 
 
 def _plain_numbers(data: Mapping[str, Any]) -> bool:
-    """Every number ccxt computes with is absent, None or a finite int/float (not a bool, not a
-    string: ccxt's exact decimals raise on some strings, and ``True`` would read as ``"True"``)."""
+    """Every number ccxt computes with is absent, None, a finite float or an int a float can
+    hold (not a bool, not a string: ccxt's exact decimals raise on some strings, and ``True``
+    would read as ``"True"``; an int past a float's range makes ``float()`` raise where ccxt's
+    decimal string reads as inf)."""
     for key in _NUMBERS:
         value = data.get(key)
         if value is None:
@@ -74,7 +76,7 @@ def _plain_numbers(data: Mapping[str, Any]) -> bool:
         if kind is float:
             if not isfinite(value):
                 return False
-        elif kind is not int:
+        elif kind is not int or not -_FLOAT_INT <= value <= _FLOAT_INT:
             return False
     return True
 
