@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from backend.src.data.live_bars import DAY_MINUTES, MINUTE_MS, LiveBars
@@ -122,6 +122,8 @@ def rebuilt_merge(
 
 
 @settings(max_examples=60, deadline=None)
+@example(gaps=[(1, False)] * 41, exchange_minutes=set(), window=(2, 0))  # carries minute 1's close
+@example(gaps=[(1, False)] * 41, exchange_minutes=set(), window=(0, 0))  # minute 1 in the volume
 @given(
     gaps=st.lists(st.tuples(st.integers(1, 3), st.booleans()), min_size=0, max_size=60),
     exchange_minutes=st.sets(st.integers(-5, 70), max_size=40),
@@ -138,7 +140,10 @@ def test_merge_equals_a_rebuild_of_the_whole_history(
         history.append((b, synthetic))
     first, last = T0 + window[0] * MINUTE_MS, T0 + (window[0] + window[1]) * MINUTE_MS
     exchange = [[T0 + m * MINUTE_MS, 7.0, 8.0, 6.0, 7.5, 2.0] for m in sorted(exchange_minutes)]
-    expected, changed = rebuilt_merge(history[-40:], exchange, first, last)
+    # The ring shows the last 40 bars but stores a day of them for the 24 h volume (its
+    # capacity): the merge carries forward from, and the volume counts, bars older than those
+    # 40. At most 180 minutes here, so the rebuild is over the whole history.
+    expected, changed = rebuilt_merge(history, exchange, first, last)
     assert bars.merge_exchange_bars(exchange, first, last) == changed
     assert [(b, bars.closed.is_synthetic(i)) for i, b in enumerate(bars.closed)] == expected[-40:]
-    assert bars.rolling_volume() == pytest.approx(sum(b[5] for b, _ in expected[-40:]))
+    assert bars.rolling_volume() == pytest.approx(sum(b[5] for b, _ in expected))
