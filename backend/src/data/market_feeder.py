@@ -292,6 +292,7 @@ class MarketFeeder:
         as soon as its bootstrap is done."""
         assert self._on_md is not None
         symbols = list(symbols)
+        self.adapter.reserve(symbols)  # connections by this order, not by who bootstraps first
         if self.texts is not None:
             self.texts.track(symbols)
         for symbol in symbols:

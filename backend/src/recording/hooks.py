@@ -151,8 +151,9 @@ class Recorder:
             self.writer = SegmentWriter(directory, self.session, config)
         except OSError as exc:
             raise UsageError(f"cannot record into {directory}: {exc}") from exc
-        #: the jitter seed of the adapter's backoffs (``seeded_backoffs``), noted in ``meta``
-        self.backoff_seed = random.SystemRandom().randrange(1 << 32)
+        #: the seed of the adapter's default backoffs (``seeded_backoffs``) and of its streams'
+        #: jitter (``MexcRuntime.seed``), noted in ``meta``
+        self.seed = random.SystemRandom().randrange(1 << 32)
         self._clients = itertools.count(1)
         self._conns = itertools.count(1)
         self._stopped = False

@@ -126,9 +126,12 @@ class ReplayFeeder:
             if seed is None:
                 log.warning("recorded with a custom backoff factory and none given: reconnects may differ")
             factory = seeded_backoffs(int(seed or 0))
-        return MexcAdapter(
+        adapter = MexcAdapter(
             self.recorded_symbols, config=config, wire=ReplayWire(transport), backoff_factory=factory
         )
+        if (seed := meta.get("seed")) is not None:  # the streams' jitter draws as it drew live
+            adapter.seed = int(seed)
+        return adapter
 
     def _feeder(self, adapter: MexcAdapter) -> MarketFeeder:
         meta = self._feeder_meta()

@@ -102,15 +102,20 @@ class MexcAdapter(MexcRuntime):
         self.supervisor = Supervisor(self, self.shards)
 
     def _start_recording(self, config: MexcConfig, default_backoff: bool) -> None:
-        """Record into ``config.record_dir``; the default backoffs get a seeded jitter, noted
-        with what a replay needs to build this adapter again."""
+        """Record into ``config.record_dir``; the streams' jitter (and the default backoffs')
+        is seeded, the seed noted with what a replay needs to build this adapter again."""
         from ...recording.hooks import Recorder, config_meta, seeded_backoffs
 
         self.recorder = recorder = Recorder(str(config.record_dir))
-        seed = recorder.backoff_seed if default_backoff else None
-        if seed is not None:
-            self.backoff_factory = seeded_backoffs(seed)
-        meta = {"symbols": self.symbols, "config": config_meta(config), "backoff_seed": seed}
+        self.seed = recorder.seed
+        if default_backoff:
+            self.backoff_factory = seeded_backoffs(recorder.seed)
+        meta = {
+            "symbols": self.symbols,
+            "config": config_meta(config),
+            "backoff_seed": recorder.seed if default_backoff else None,
+            "seed": recorder.seed,
+        }
         recorder.meta("adapter", meta)
 
     # ------------------------------------------------------------------ clients
@@ -125,6 +130,11 @@ class MexcAdapter(MexcRuntime):
         self.ensure_open()
         key = symbol if symbol is not None else (self.symbols[0] if self.symbols else "")
         return await self.shards.ws(key)
+
+    def reserve(self, symbols: list[str]) -> None:
+        """Assign ``symbols`` their connections now, in this order (see ``ShardPool.reserve``):
+        the feeder calls this before their bootstraps race."""
+        self.shards.reserve(symbols)
 
     async def release(self, symbol: str) -> None:
         """Stop MEXC's pushes for ``symbol`` (its streams must already be cancelled), free its

@@ -9,6 +9,7 @@ read these attributes at the moment they need them, so such a change reaches all
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +44,9 @@ class MexcRuntime:
         #: told about every stream disconnect (health accounting, bar backfill).
         self.listener = listener
         self.clock = ClockSync()
+        #: the session's seed of every stream's jitter (``jitter.Jitter``): drawn here, noted
+        #: by a recording, set back by its replay so the streams draw the same fractions.
+        self.seed: int = random.SystemRandom().randrange(1 << 32)
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
         self.counters: Counter[tuple[str, str]] = Counter()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from ...errors import ConnectionRotated
 from ..mexc_instruments import perp_symbol_for
@@ -58,12 +58,36 @@ class ShardPool:
         entry = self.entries.get(shard)
         if entry is None:  # first use only: every stream calls this once per message
             await self._load_markets()
-            entry = self.entries.get(shard)  # again after the await: concurrent callers share one
-            if entry is None:
-                entry = self.entries[shard] = (self._new_client(), time.monotonic())
+            entry = self._open_up_to(shard)
         if time.monotonic() - entry[1] > self._runtime.config.max_connection_age:
             entry = self._rotate(shard)
         return entry[0]
+
+    def reserve(self, symbols: Iterable[str]) -> None:
+        """Give ``symbols`` their connection slots now, in this order.
+
+        Why: a slot taken at a symbol's first stream call goes to whichever bootstrap finishes
+        first, so which connection carries a symbol would depend on REST timing and on how
+        busy the loop was. A replay, whose bootstraps take no time, would then subscribe a
+        symbol on another connection than the one its recorded frames arrive on, and the
+        symbol would get no data at all. Reserved in the feeder's order, every run lays the
+        symbols out alike.
+        """
+        for symbol in symbols:
+            if symbol not in self._shard_of:
+                shard = self._shard_of[symbol] = self._free_shard()
+                self._load[shard] += 1
+
+    def _open_up_to(self, shard: int) -> tuple[MexcWsClient, float]:
+        """``shard``'s client, made first for every lower shard that has symbols and no client
+        yet: clients are numbered in the order they are made (a replay matches connections by
+        that number), so they are made in shard order, whichever stream asks first."""
+        for lower in sorted(k for k, n in self._load.items() if n and k < shard and k not in self.entries):
+            self.entries[lower] = (self._new_client(), time.monotonic())
+        entry = self.entries.get(shard)  # again after the caller's await: concurrent callers share one
+        if entry is None:
+            entry = self.entries[shard] = (self._new_client(), time.monotonic())
+        return entry
 
     def _free_shard(self) -> int:
         """The lowest shard with a free slot: symbols added and released while running (market

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -19,6 +18,7 @@ import ccxt
 
 from ...backoff import log_and_sleep
 from ...errors import StaleStreamError, UnknownSymbolError
+from ...jitter import Jitter
 from ...market_data import Channel
 from ...timer_wheel import TimerWheel
 from ..mexc_quiet import QUIET_SPREAD, Verdict
@@ -160,6 +160,7 @@ class Supervisor:
         step = min((t for t in (stale_after, quiet_after) if t is not None), default=None)
         loop = asyncio.get_running_loop()
         state: SubscriptionState[T] = SubscriptionState(loop.time())
+        jitter = Jitter(runtime.seed, name)
         while True:
             ws = await self._shards.ws(symbol)
             if peek is not None:
@@ -172,7 +173,7 @@ class Supervisor:
             # One snapshot confirms every quiet market at once: without a spread their next
             # checks would all fall due in the same tick, for ever (a burst of thousands of
             # wake-ups, and the longest young-generation collections).
-            wait = step * (1.0 - QUIET_SPREAD * random.random()) if judge and step else step
+            wait = step * (1.0 - QUIET_SPREAD * jitter.random()) if judge and step else step
             try:
                 # a timeout (on the wheel, as asyncio.timeout), not wait_for: on 3.11 wait_for
                 # can swallow a cancellation that races with a result, and the stream would
