@@ -54,7 +54,7 @@ async def record_late_bootstrap(directory: Path, monkeypatch: pytest.MonkeyPatch
             task = asyncio.create_task(feeder.run(live.append))
             try:
                 await wait_until(lambda: {m["symbol"] for m in live} == set(SYMBOLS), 10.0)
-                first = [m["symbol"] for m in live][0]
+                first = live[0]["symbol"]
                 assert first == SYMBOLS[1], "the second symbol must have streamed first live"
                 await asyncio.sleep(1.0)
                 sim.faults.silence()  # nothing in flight when the feeder stops
