@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 
@@ -63,8 +64,10 @@ class WheelTimeout:
 class TimerWheel:
     """Deadlines in slots of ``resolution`` seconds, expired by one task while any is pending."""
 
-    def __init__(self, resolution: float) -> None:
+    def __init__(self, resolution: float, before_tick: Callable[[], Awaitable[None]] | None = None) -> None:
         self.resolution = resolution
+        #: awaited after each tick's sleep, before its expiries (a replay's ``pacing`` mark)
+        self.before_tick = before_tick
         #: slot (deadline / resolution, rounded up) → its pending timeouts, in insertion order
         self._slots: dict[int, dict[WheelTimeout, None]] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -101,6 +104,8 @@ class TimerWheel:
         loop = asyncio.get_running_loop()
         while self._slots:
             await asyncio.sleep(self.resolution)
+            if self.before_tick is not None:
+                await self.before_tick()
             now = math.floor(loop.time() / self.resolution)
             for slot in [s for s in self._slots if s <= now]:
                 for entry in self._slots.pop(slot):

@@ -90,6 +90,7 @@ class Backfill:
             self._pending[state.symbol] = (max(first, through + MINUTE_MS), last)
         if through < first:
             return
+        await self.adapter.pacer.mark(f"backfill:{state.symbol}")
         changed = state.bars.merge_exchange_bars(bars, first, through)
         self.backfilled[state.symbol] += changed
         if changed and self.on_merged is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ..market_data import MINUTE_MS, BarListener, make_bar
 from .bar_sink import BarSink
@@ -39,9 +39,17 @@ SWEEP_CHUNK = 250
 class BarFeed:
     """Finds the bars that closed and hands them to the store (``sink``) and ``listener``."""
 
-    def __init__(self, now_ms: Callable[[], int], sink: BarSink | None = None, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        now_ms: Callable[[], int],
+        sink: BarSink | None = None,
+        interval: float = 1.0,
+        mark: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         #: the exchange clock (ms)
         self.now_ms = now_ms
+        #: awaited before each timed sweep (``pacing``: a replay sweeps at the live instant)
+        self.mark = mark
         self.sink = sink
         self.interval = interval
         #: told of every history, closed and revised bar (the engines' manager, a bus publisher)
@@ -117,6 +125,8 @@ class BarFeed:
                 else:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.sink.writer.behind.wait(), self.interval)
+                if self.mark is not None:
+                    await self.mark("sweep")
                 swept = list(states().values())
                 for start in range(0, len(swept), SWEEP_CHUNK):
                     self.sweep(swept[start : start + SWEEP_CHUNK])

@@ -56,6 +56,7 @@ class FeedMonitor:
         overflow_seen: Counter[str] = Counter()
         while True:
             await asyncio.sleep(self.interval)
+            await self.adapter.pacer.mark("monitor")
             now = self.clock()
             for symbol, state in list(states().items()):
                 if not state.stale and self.health.freshness(symbol).is_stale(now):

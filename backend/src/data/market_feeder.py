@@ -116,7 +116,7 @@ class MarketFeeder:
         self.bar_sink = BarSink(BarStore(data_dir)) if data_dir is not None else None
         sink = self.bar_sink
         #: closed bars out: to the store, and to the listener of :meth:`listen_bars`
-        self.bar_feed = BarFeed(lambda: self.adapter.clock.now_ms(), sink)
+        self.bar_feed = BarFeed(lambda: self.adapter.clock.now_ms(), sink, mark=self._mark)
         self._bootstrap = Bootstrap(self.adapter, self.config, on_progress, sink.history if sink else None)
         self.texts = texts
         self.states: dict[str, SymbolState] = {}
@@ -222,6 +222,10 @@ class MarketFeeder:
             rx = record[-1].get("rx") if channel == Channel.TRADES else record.get("rx")
             health.on_data(self.clock(), time.perf_counter() - rx if rx else None)
             await self._deliver(md, on_md, health)
+
+    def _mark(self, name: str) -> Awaitable[None]:
+        """The adapter's ``pacing`` mark, looked up when marked (a replay sets its pacer late)."""
+        return self.adapter.pacer.mark(name)
 
     def _texts_for(self, symbol: str) -> list[str]:
         return self.texts.texts_for(symbol) if self.texts is not None else []

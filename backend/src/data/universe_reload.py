@@ -76,6 +76,7 @@ class UniverseReload:
         """Every ``interval``: reload MEXC's markets, stop delisted symbols, start new ones."""
         while True:
             await asyncio.sleep(self.interval)
+            await self.adapter.pacer.mark("universe")
             try:
                 selection = await self.adapter.select_universe(self.spec)
             except Exception as exc:

@@ -22,6 +22,7 @@ description is ``docs/RECORDING.md``:
 ``rest_req`` a REST request as sent (``req`` its number); ``rest`` its response with the
             request, ``rest_error`` (``kind``, ``error``) when it got none
 ``gap``     records lost (memory bound reached, write error): a replay is not exact there
+``mark``    a timer-driven step changed state (``name``) after ``seq`` stream results (``pacing``)
 ``stop``    the feeder stopped delivering md (a replay ends here)
 """
 

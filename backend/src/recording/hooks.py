@@ -168,6 +168,11 @@ class Recorder:
         spec = config_meta(universe) if universe is not None else None
         self.meta("feeder", {"symbols": list(symbols), "config": config_meta(config), "universe": spec})
 
+    def mark(self, name: str, seq: int) -> None:
+        """A timer-driven step ``name`` changes state now, after ``seq`` stream results
+        (``pacing``): a replay takes the same step there."""
+        self.writer.event("mark", time.time_ns(), {"name": name, "seq": seq})
+
     def stop(self) -> None:
         """The feeder stops delivering md now: a replay ends here (the first call counts)."""
         if not self._stopped:

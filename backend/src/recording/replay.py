@@ -39,6 +39,7 @@ from ..data.feeder_config import FeederConfig
 from ..data.market_feeder import MarketFeeder, MdCallback
 from ..errors import RecordingError, UsageError
 from .hooks import seeded_backoffs
+from .marks import ReplayPacer
 from .reader import RecordingReader
 from .transport import ReplayTransport, ReplayWire
 from .virtual_time import VirtualClock, VirtualTimeLoop, patched_time, sleep_until
@@ -131,6 +132,8 @@ class ReplayFeeder:
         )
         if (seed := meta.get("seed")) is not None:  # the streams' jitter draws as it drew live
             adapter.seed = int(seed)
+        # timer-driven steps where live took them, among the stream results (``pacing``)
+        adapter.pacer = transport.pacer = ReplayPacer(lambda: adapter.yielded, transport.stats)
         return adapter
 
     def _feeder(self, adapter: MexcAdapter) -> MarketFeeder:

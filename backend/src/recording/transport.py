@@ -36,6 +36,7 @@ from aiohttp import WSMessage, WSMsgType
 from ..errors import ReplayedNetworkError
 from ..log_limits import RateLimitedLog
 from .format import REST_FAILURES, rx_payload
+from .marks import ReplayPacer
 from .virtual_time import sleep_until
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ class TransportStats:
     sent_mismatch: int = 0
     corrupt_records: int = 0
     lost_in_recording: int = 0
+    #: timer-driven steps taken where live took them (``pacing``), and those without a match
+    marks: int = 0
+    unmatched_marks: int = 0
 
 
 class ReplayTransport:
@@ -87,6 +91,8 @@ class ReplayTransport:
         self._issued: dict[tuple[str, str], collections.deque[int]] = {}
         #: request number → its recorded answer (``rest`` or ``rest_error``)
         self._answers: dict[int, dict[str, Any]] = {}
+        #: where the timer-driven steps go (``pacing``): the adapter's pacer, once it is built
+        self.pacer: ReplayPacer | None = None
         self._arrived = asyncio.Event()
         #: the instant (ns) the replay ends at, once the pump has read the whole recording
         self.end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -102,6 +108,7 @@ class ReplayTransport:
             "rest": self._on_rest,
             "rest_error": self._on_rest,
             "gap": self._on_gap,
+            "mark": self._on_mark,
         }
 
     # ------------------------------------------------------------------ feeding
@@ -174,6 +181,10 @@ class ReplayTransport:
 
     def _on_rest(self, record: dict[str, Any]) -> None:
         self._answers[int(record["req"])] = record
+
+    def _on_mark(self, record: dict[str, Any]) -> None:
+        if self.pacer is not None:
+            self.pacer.add(str(record["name"]), int(record["t"]), int(record["seq"]))
 
     def _on_gap(self, record: dict[str, Any]) -> None:
         self.stats.lost_in_recording += int(record["lost"])
@@ -382,3 +393,4 @@ class ReplayWire:
 
     def ended(self, conn: GuardedClient, code: int | None, error: BaseException | None) -> None:
         """The replayed messages close connections as they did live."""
+

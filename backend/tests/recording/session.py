@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backend.src.adapters.mexc_ccxt import MexcAdapter, MexcConfig
 from backend.src.data.market_feeder import MarketFeeder
+from backend.src.recording.replay import ReplayFeeder
 from backend.src.sim.server import MexcSimulator
 from backend.tests.conftest import FAST_OPTIONS
 from backend.tests.helpers import wait_until
@@ -40,6 +42,24 @@ async def _wait_for_md(live: list[dict[str, Any]], seconds: float) -> None:
     await asyncio.sleep(0.4)
 
 
+@contextlib.asynccontextmanager
+async def feeding(feeder: MarketFeeder, live: list[dict[str, Any]]) -> AsyncIterator[None]:
+    """``feeder`` runs into ``live`` inside the block, and is closed and awaited after it."""
+    task = asyncio.create_task(feeder.run(live.append))
+    try:
+        yield
+    finally:
+        await feeder.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def quiet_end(sim: MexcSimulator) -> None:
+    """The simulator goes silent before the feeder stops: nothing in flight at the stop."""
+    sim.faults.silence()
+    await asyncio.sleep(0.3)
+
+
 async def record_faulty_session(directory: Path) -> list[dict[str, Any]]:
     """Stream ``SYMBOLS`` from a fresh simulator through faults, recording into ``directory``."""
     live: list[dict[str, Any]] = []
@@ -48,8 +68,7 @@ async def record_faulty_session(directory: Path) -> list[dict[str, Any]]:
         config = MexcConfig(rate_limit=False, urls=sim.urls, record_dir=str(directory))
         adapter = MexcAdapter(SYMBOLS, config=config)  # default backoffs: seeded, seed recorded
         feeder = MarketFeeder(SYMBOLS, adapter=adapter)
-        task = asyncio.create_task(feeder.run(live.append))
-        try:
+        async with feeding(feeder, live):
             await _wait_for_md(live, 10.0)
             await sim.faults.send_malformed("garbage", path="/ws")
             await sim.faults.send_malformed("invalid_json", path="/edge")
@@ -65,10 +84,14 @@ async def record_faulty_session(directory: Path) -> list[dict[str, Any]]:
             sim.faults.drop_ws(path="/edge")
             await asyncio.sleep(0.5)
             await _wait_for_md(live, 5.0)
-            sim.faults.silence()  # nothing in flight when the feeder stops
-            await asyncio.sleep(0.3)
-        finally:
-            await feeder.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await quiet_end(sim)
     return live
+
+
+def replayed(directory: Path, **options: Any) -> tuple[list[dict[str, Any]], ReplayFeeder]:
+    """The md of one replay of the recording in ``directory``, and its feeder (for its stats)."""
+    feeder = ReplayFeeder(directory, **options)
+    mds: list[dict[str, Any]] = []
+    with feeder.runner() as runner:
+        runner.run(feeder.run(mds.append))
+    return mds, feeder

@@ -37,7 +37,10 @@ def test_everything_the_md_path_consumed_is_recorded(session: Session) -> None:
     assert len(dials) >= 5 and kinds["open"] == len(dials)  # 2 first, 2 spot reconnects, 1 contract
     closes = {r["kind"] for r in records if r["type"] == "msg"}
     assert {"close", "closed"} <= closes  # the clean close frame, the TCP reset
-    assert records[-1]["type"] in {"close", "msg", "stop", "error"} and kinds["stop"] == 1
+    assert records[-1]["type"] in {"close", "msg", "stop", "error", "mark"} and kinds["stop"] == 1
+    marks = [r for r in records if r["type"] == "mark"]  # timer-driven steps, among the results
+    assert {"wheel", "sweep", "monitor"} <= {r["name"] for r in marks}
+    assert [r["seq"] for r in marks] == sorted(r["seq"] for r in marks) and marks[-1]["seq"] > 50
     received = [r["t"] for r in records if r["type"] == "rx"]
     assert received == sorted(received)
 

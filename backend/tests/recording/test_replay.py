@@ -18,16 +18,12 @@ from backend.src.recording.replay import ReplayFeeder
 from backend.src.recording.transport import ReplayTransport
 from backend.tests.helpers import Recorder
 
-from .session import SYMBOLS, Session
+from .session import SYMBOLS, Session, replayed
 
 
 def replay(session: Session, **options: Any) -> tuple[list[dict[str, Any]], ReplayFeeder]:
     """The md of one replay of ``session``."""
-    feeder = ReplayFeeder(session.directory, **options)
-    mds: list[dict[str, Any]] = []
-    with feeder.runner() as runner:
-        runner.run(feeder.run(mds.append))
-    return mds, feeder
+    return replayed(session.directory, **options)
 
 
 def test_the_replay_delivers_the_live_md_exactly(session: Session) -> None:

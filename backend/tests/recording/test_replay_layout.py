@@ -10,7 +10,6 @@ so a symbol laid out on another one would get no data at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,11 @@ from backend.src.adapters.mexc_ccxt import MexcAdapter, MexcConfig
 from backend.src.data.bootstrap import Bootstrap
 from backend.src.data.market_feeder import MarketFeeder
 from backend.src.data.md_mapping import SymbolState
-from backend.src.recording.replay import ReplayFeeder
 from backend.src.sim.server import MexcSimulator
 from backend.tests.conftest import FAST_OPTIONS
 from backend.tests.helpers import wait_until
 
-from .session import SYMBOLS
+from .session import SYMBOLS, feeding, quiet_end, replayed
 
 #: how long the first symbol's bootstrap "computes" in the live session (not in the replay)
 LIVE_ONLY_DELAY = 0.5
@@ -51,18 +49,12 @@ async def record_late_bootstrap(directory: Path, monkeypatch: pytest.MonkeyPatch
         feeder = MarketFeeder(SYMBOLS, adapter=adapter)
         with monkeypatch.context() as patch:
             patch.setattr(Bootstrap, "symbol", late_first)
-            task = asyncio.create_task(feeder.run(live.append))
-            try:
+            async with feeding(feeder, live):
                 await wait_until(lambda: {m["symbol"] for m in live} == set(SYMBOLS), 10.0)
                 first = live[0]["symbol"]
                 assert first == SYMBOLS[1], "the second symbol must have streamed first live"
                 await asyncio.sleep(1.0)
-                sim.faults.silence()  # nothing in flight when the feeder stops
-                await asyncio.sleep(0.3)
-            finally:
-                await feeder.close()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await quiet_end(sim)
     return live
 
 
@@ -70,13 +62,10 @@ def test_symbols_keep_their_connections_when_bootstraps_finish_in_another_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     live = asyncio.run(record_late_bootstrap(tmp_path, monkeypatch))
-    feeder = ReplayFeeder(tmp_path)
-    replayed: list[dict[str, Any]] = []
-    with feeder.runner() as runner:
-        runner.run(feeder.run(replayed.append))
+    mds, feeder = replayed(tmp_path)
     for symbol in SYMBOLS:  # each symbol's md, md for md (both had data on their connection)
         mine = [m for m in live if m["symbol"] == symbol]
         assert len(mine) > 10
-        assert [m for m in replayed if m["symbol"] == symbol] == mine
+        assert [m for m in mds if m["symbol"] == symbol] == mine
     stats = feeder.stats()["transport"]
     assert stats["unmatched_dials"] == stats["unmatched_rest"] == 0

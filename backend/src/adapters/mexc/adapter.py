@@ -28,6 +28,7 @@ from ... import validation
 from ...backoff import Backoff
 from ...errors import UnknownSymbolError, UsageError
 from ...market_data import Channel
+from ...pacing import NotingPacer
 from ..mexc_instruments import Instrument, InstrumentProvider
 from ..mexc_parsing import parse_book_ticker, parse_swap_ticker, parse_trades
 from ..mexc_universe import Selection, UniverseSpec
@@ -108,6 +109,7 @@ class MexcAdapter(MexcRuntime):
 
         self.recorder = recorder = Recorder(str(config.record_dir))
         self.seed = recorder.seed
+        self.pacer = NotingPacer(recorder.mark, lambda: self.yielded)
         if default_backoff:
             self.backoff_factory = seeded_backoffs(recorder.seed)
         meta = {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ...backoff import Backoff
 from ...errors import AdapterClosedError
+from ...pacing import Pacer
 from ...tasks import TaskSet
 from ..time_sync import ClockSync
 from .config import MexcConfig
@@ -47,6 +48,12 @@ class MexcRuntime:
         #: the session's seed of every stream's jitter (``jitter.Jitter``): drawn here, noted
         #: by a recording, set back by its replay so the streams draw the same fractions.
         self.seed: int = random.SystemRandom().randrange(1 << 32)
+        #: where timer-driven steps mark their instants (``pacing``): a recording notes them,
+        #: a replay meets them again; read at each mark, so a replay may set it after building.
+        self.pacer: Pacer = Pacer()
+        #: stream results handed on so far, every stream together: where a mark falls among
+        #: them (the md each one becomes follow it at once, in the same task step)
+        self.yielded = 0
         #: ``(operation or symbol/channel, event)`` → count; events: retry.<Error>, stale,
         #: reconnect, malformed. Every retry is counted here and logged.
         self.counters: Counter[tuple[str, str]] = Counter()

@@ -111,7 +111,9 @@ class Supervisor:
         #: together, and at 2000 symbols about 350 quiet markets fall due every second
         config = runtime.config
         steps = [t for t in (*config.watchdog_after.values(), config.quiet_probe_after) if t is not None]
-        self._wheel = TimerWheel(min(WHEEL_TICK, min(steps, default=1.0) / 10))
+        self._wheel = TimerWheel(
+            min(WHEEL_TICK, min(steps, default=1.0) / 10), lambda: runtime.pacer.mark("wheel")
+        )
 
     async def supervise(
         self,
@@ -138,8 +140,12 @@ class Supervisor:
         than the last one yielded is yielded at once instead of waiting.
         """
         self._shards.active[(symbol, channel)] += 1
+        runtime = self._runtime
         try:
             async for item in self._loop(symbol, channel, watch, judge, peek):
+                if runtime.pacer.holds(runtime.yielded):  # a replay: a step comes first
+                    await runtime.pacer.release(runtime.yielded)
+                runtime.yielded += 1
                 yield item
         finally:
             self._shards.active[(symbol, channel)] -= 1
