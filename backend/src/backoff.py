@@ -21,10 +21,17 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: One random source for every backoff: a ``Random`` per stream costs ~5 KB, 10 MB at 2000
 #: symbols, and jitter needs no independent streams.
 _JITTER = random.Random()
+
+
+class Uniform(Protocol):
+    """A random source: ``random.Random``, or a stream's own ``jitter.Jitter``."""
+
+    def uniform(self, a: float, b: float) -> float: ...
 
 
 @dataclass
@@ -39,7 +46,7 @@ class Backoff:
     base: float = 1.0
     cap: float = 6.0
     reset_after: float = 30.0
-    rng: random.Random = field(default_factory=lambda: _JITTER)
+    rng: Uniform = field(default_factory=lambda: _JITTER)
     clock: Callable[[], float] = time.monotonic
     attempts: int = 0
     _last_failure: float | None = None

@@ -121,15 +121,15 @@ class ReplayFeeder:
         config = MexcConfig(**_fields(MexcConfig, meta.get("config", {})))
         ccxt_config = {**config.ccxt_config, "session": transport.session()}
         config = dataclasses.replace(config, record_dir=None, ccxt_config=ccxt_config)
-        factory = self._backoff_factory
-        if factory is None:
+        custom = self._backoff_factory
+        wire = ReplayWire(transport)
+        factory = custom or Backoff
+        adapter = MexcAdapter(self.recorded_symbols, config=config, wire=wire, backoff_factory=factory)
+        if custom is None:  # the default backoffs, seeded as they were live
             seed = meta.get("backoff_seed")
             if seed is None:
                 log.warning("recorded with a custom backoff factory and none given: reconnects may differ")
-            factory = seeded_backoffs(int(seed or 0))
-        adapter = MexcAdapter(
-            self.recorded_symbols, config=config, wire=ReplayWire(transport), backoff_factory=factory
-        )
+            adapter.backoff_factory = seeded_backoffs(int(seed or 0))
         if (seed := meta.get("seed")) is not None:  # the streams' jitter draws as it drew live
             adapter.seed = int(seed)
         # timer-driven steps where live took them, among the stream results (``pacing``)

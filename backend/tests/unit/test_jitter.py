@@ -5,6 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.src.adapters.mexc.config import MexcConfig
+from backend.src.adapters.mexc.runtime import MexcRuntime
+from backend.src.backoff import Backoff
 from backend.src.jitter import Jitter
 
 
@@ -30,3 +33,21 @@ def test_fractions_spread_over_the_unit_interval() -> None:
     drawn = [jitter.random() for _ in range(20_000)]
     deciles = [sum(int(f * 10) == d for f in drawn) for d in range(10)]
     assert all(1_800 < n < 2_200 for n in deciles), deciles
+
+
+def test_each_stream_draws_its_own_reconnect_delays_whatever_order_streams_fail_in() -> None:
+    """After a drop every stream on the connection fails at once, in an order a busy loop does
+    not repeat: a replay must still give each stream the delays it had live."""
+    live, replay = MexcRuntime(MexcConfig(), Backoff, None), MexcRuntime(MexcConfig(), Backoff, None)
+    replay.seed = live.seed
+    names = [f"S{i}/USDT ticker" for i in range(5)]
+    drawn_live = {n: live.stream_backoff(n).next_delay() for n in names}
+    drawn_replay = {n: replay.stream_backoff(n).next_delay() for n in reversed(names)}
+    assert drawn_live == drawn_replay
+    assert len(set(drawn_live.values())) == len(names)
+
+
+def test_a_callers_backoff_factory_is_kept_for_streams() -> None:
+    mine = Backoff(base=0.01, cap=0.02)
+    runtime = MexcRuntime(MexcConfig(), lambda: mine, None)
+    assert runtime.stream_backoff("S0/USDT trades") is mine

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from ...backoff import Backoff
 from ...errors import AdapterClosedError
+from ...jitter import Jitter
 from ...pacing import Pacer
 from ...tasks import TaskSet
 from ..time_sync import ClockSync
@@ -42,6 +44,9 @@ class MexcRuntime:
     ) -> None:
         self.config = config
         self.backoff_factory = backoff_factory
+        #: whether the caller left the backoffs to us: then each stream draws its own delays
+        #: (:meth:`stream_backoff`)
+        self.default_backoff = backoff_factory is Backoff
         #: told about every stream disconnect (health accounting, bar backfill).
         self.listener = listener
         self.clock = ClockSync()
@@ -63,6 +68,16 @@ class MexcRuntime:
         self.recorder: Recorder | None = None
         #: what sees every websocket connection's wire: the recorder, a replay, or nothing.
         self.wire: WireTap | None = None
+
+    def stream_backoff(self, name: str) -> Backoff:
+        """The reconnect backoff of stream ``name``. With the default backoffs its jitter is
+        the stream's own seeded sequence: after a connection drop every stream on it fails at
+        once, in an order a busy loop does not repeat, and one shared sequence would hand the
+        delays out in that order (a replay would then reconnect at other instants)."""
+        if not self.default_backoff:
+            return self.backoff_factory()
+        # time.monotonic looked up now: a replay's clock is patched in after import
+        return Backoff(rng=Jitter(self.seed, name), clock=time.monotonic)
 
     @property
     def max_connection_age(self) -> float:

@@ -160,7 +160,7 @@ class Supervisor:
     ) -> AsyncIterator[tuple[T, float]]:
         runtime = self._runtime
         name, url_key = f"{symbol} {channel}", "swap" if channel == Channel.SWAP else "spot"
-        backoff = runtime.backoff_factory()
+        backoff = runtime.stream_backoff(name)
         stale_after = runtime.config.watchdog_after.get(channel)
         quiet_after = runtime.config.quiet_probe_after if judge is not None else None
         step = min((t for t in (stale_after, quiet_after) if t is not None), default=None)
