@@ -50,7 +50,12 @@ class VirtualClock:
         return (t_ns - self.origin_ns) / 1e9 + MONOTONIC_BASE
 
     def advance(self, seconds: float) -> None:
-        self.now_ns += max(0, round(seconds * 1e9))
+        """Move on by ``seconds``, at least 1 ns when positive: a wait shorter than half a ns,
+        rounded to no move at all, would fire its timer (asyncio treats a timer within the
+        clock's resolution as due) without the clock ever reaching a deadline computed from it,
+        and a loop like ``while deadline - time() > 0: sleep(deadline - time())`` would spin."""
+        if seconds > 0:
+            self.now_ns += max(1, round(seconds * 1e9))
 
     def time(self) -> float:
         return self.now_ns / 1e9
