@@ -60,15 +60,14 @@ class ReplayPacer(Pacer):
 
     async def mark(self, name: str) -> None:
         queue = self._by_name.get(name)
-        loop = asyncio.get_running_loop()
-        now = loop.clock.now_ns if isinstance(loop, VirtualTimeLoop) else 0
-        while queue and (queue[0].t < now - SLACK_NS or queue[0].done.done()):
+        loop = _virtual_loop()
+        while queue and (queue[0].t < loop.clock.now_ns - SLACK_NS or queue[0].done.done()):
             self._settle(queue.popleft(), met=False)
         if not queue:
             self._stats.unmatched_marks += 1
             return
         mark = queue.popleft()
-        deadline = loop.clock.loop_time_of(mark.t) + EXPIRE_S if isinstance(loop, VirtualTimeLoop) else 0.0
+        deadline = loop.clock.loop_time_of(mark.t) + EXPIRE_S
         while self._yielded() < mark.seq and not mark.done.done():
             self._moved = moved = asyncio.Event() if self._moved.is_set() else self._moved
             try:
@@ -88,10 +87,9 @@ class ReplayPacer(Pacer):
         return bool(pending) and pending[0].seq <= yielded
 
     async def release(self, yielded: int) -> None:
-        loop = asyncio.get_running_loop()
+        loop = _virtual_loop()
         while self.holds(yielded):
             mark = self._pending[0]
-            assert isinstance(loop, VirtualTimeLoop)
             expiry = loop.call_at(loop.clock.loop_time_of(mark.t) + EXPIRE_S, self._settle, mark, False)
             try:
                 await asyncio.shield(mark.done)
@@ -106,3 +104,10 @@ class ReplayPacer(Pacer):
         else:
             self._stats.unmatched_marks += 1
         mark.done.set_result(None)
+
+
+def _virtual_loop() -> VirtualTimeLoop:
+    """The replay's loop (``ReplayFeeder.run`` refuses any other): its clock dates the marks."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    return loop
