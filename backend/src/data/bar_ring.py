@@ -35,6 +35,10 @@ class BarRing:
     """The latest ``maxlen`` closed bars (deque-like: ``len``, ``[i]``, iteration, ``append``,
     ``clear``), the synthetic ones flagged, and the rolling 24 h volume of those bars."""
 
+    __slots__ = (
+        "_capacity", "_count", "_data", "_floor", "_synthetic", "_window_first", "maxlen", "window_volume",
+    )
+
     def __init__(self, maxlen: int) -> None:
         if maxlen < 1:
             raise UsageError(f"maxlen must be at least 1, got {maxlen}")

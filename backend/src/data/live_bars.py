@@ -21,6 +21,8 @@ __all__ = ["DAY_MINUTES", "MINUTE_MS", "LiveBars"]
 class LiveBars:
     """Closed bars (bounded), the forming bar, and a rolling 24 h volume."""
 
+    __slots__ = ("closed", "forming")
+
     def __init__(self, history: Iterable[Sequence[float]] = (), max_bars: int = 1500) -> None:
         #: closed bars, oldest first, compact (see ``bar_ring``); each read is a fresh list
         self.closed = BarRing(max_bars)

@@ -14,7 +14,7 @@ from ..market_data import BookRecord, MarketData, SwapRecord, TradeRecord
 from .live_bars import LiveBars
 
 
-@dataclass
+@dataclass(slots=True)
 class SymbolState:
     """Everything known about one symbol; updated in place by stream records."""
 

@@ -136,12 +136,36 @@ def test_the_gate_drops_impossible_trades_with_their_reason_and_admits_the_rest(
     assert gate.admit([good], NOW) == ([], [(v.DUPLICATE, good)])  # only admitted ones remembered
 
 
-def test_duplicate_memory_is_bounded() -> None:
+def test_a_late_trade_is_looked_up_not_assumed_new_or_seen() -> None:
+    """Trades older than the newest admitted one: a repeat is a duplicate, a trade never seen
+    (a late delivery) passes."""
+    gate = v.TradeGate()
+    early, late_news, newest = trade(100.0, 1.0, NOW), trade(101.0, 1.0, NOW + 1), trade(102.0, 1.0, NOW + 9)
+    assert gate.admit([early, newest], NOW) == ([early, newest], [])
+    assert gate.admit([dict(early), late_news], NOW) == ([late_news], [(v.DUPLICATE, early)])
+    assert gate.admit([dict(late_news)], NOW) == ([], [(v.DUPLICATE, late_news)])
+
+
+def test_fills_sharing_a_millisecond_across_pushes_are_told_apart() -> None:
+    """One order's fills share a millisecond and may straddle two pushes; more of them than
+    the gate keeps per millisecond are still matched (in the ring)."""
+    gate = v.TradeGate(max_keys=4)
+    fills = [trade(100.0 + i, 1.0, NOW) for i in range(6)]
+    assert gate.admit(fills[:3], NOW) == (fills[:3], [])
+    assert gate.admit(fills[3:], NOW) == (fills[3:], [])
+    assert gate.admit([dict(t) for t in fills[2:]], NOW) == ([], [(v.DUPLICATE, t) for t in fills[2:]])
+
+
+def test_duplicate_memory_is_bounded_and_keeps_at_least_the_last_max_keys() -> None:
     gate = v.TradeGate(max_keys=100)
     old = trade(100.0, 1.0, NOW)
     gate.admit([old], NOW)
-    gate.admit([trade(100.0 + i, 1.0, NOW + 5_000) for i in range(500)], NOW)
-    assert len(gate._keys) <= 100 and len(gate._order) <= 100
+    recent = [trade(100.0 + i, 1.0, NOW + 5_000) for i in range(1, 501)]
+    for t in recent:  # one push each, as a quiet stream sends them
+        gate.admit([t], NOW)
+        assert len(gate) <= 100
+    repeated = [dict(t) for t in recent[-100:]]
+    assert gate.admit(repeated, NOW) == ([], [(v.DUPLICATE, t) for t in repeated])
     assert gate.admit([old], NOW) == ([old], [])  # long forgotten
 
 
