@@ -3,6 +3,7 @@
     python benchmarks/bench_recording.py                       # all parts, defaults below
     python benchmarks/bench_recording.py --symbols 50 --push-interval 0.01 --duration 20 --repeat 3
     python benchmarks/bench_recording.py --rss-duration 600    # RSS over a 10-minute recording
+    python benchmarks/bench_recording.py --paired 15           # part 1 as on/off phases of one session
 
 Parts (figures in docs/BENCHMARKS.md, "Recording"):
 
@@ -12,6 +13,12 @@ Parts (figures in docs/BENCHMARKS.md, "Recording"):
    10 ms: 10 k frames/s, if the simulator keeps up). The simulator runs in a child process (the
    other core); cases alternate off/on ``--repeat`` times; medians, and the median of same-run
    ratios.
+   With ``--paired N``: one session instead, its websocket frames recorded in every other
+   ``--phase-s`` phase (N on/off pairs, the order flipped every pair), each phase measured after
+   ``--settle-s`` (the writer has flushed the phase before). Why: separate runs differ by more
+   than the budget (a simulator process started afresh, another core, another CPU share: the
+   p95 of identical runs spread 1.0–1.7 ms on this VM); phases of one session share all that,
+   so their ratio is the recording's own cost.
 2. Bytes on disk per frame against the raw frame size, and the compressors compared on the
    recording's own flushes (one frame per flush, as the writer compresses them).
 3. Replay speed at ``--speed max``: recorded websocket frames per wall second and per CPU
@@ -52,14 +59,14 @@ log = logging.getLogger("bench_recording")
 
 @contextlib.contextmanager
 def latencies() -> Any:
-    """Every rx → md latency the feeder's health records meanwhile (its histogram's buckets
-    are 26 % wide: too coarse for a 10 % budget)."""
-    kept: list[float] = []
+    """Every rx → md latency the feeder's health records meanwhile, with the feeder's clock
+    when it was recorded (its histogram's buckets are 26 % wide: too coarse for a 10 % budget)."""
+    kept: list[tuple[float, float]] = []
     original = ChannelHealth.on_data
 
     def on_data(self: ChannelHealth, now: float, latency_s: float | None = None) -> None:
         if latency_s is not None:
-            kept.append(latency_s)
+            kept.append((now, latency_s))
         original(self, now, latency_s)
 
     ChannelHealth.on_data = on_data  # type: ignore[method-assign]
@@ -119,14 +126,72 @@ async def live_case(
     return {
         "frames_per_s": frames / wall,
         "md_per_s": (md1 - md0) / wall,
-        "p50_ms": percentile(kept, 50),
-        "p95_ms": percentile(kept, 95),
-        "p99_ms": percentile(kept, 99),
+        "p50_ms": percentile([v for _, v in kept], 50),
+        "p95_ms": percentile([v for _, v in kept], 95),
+        "p99_ms": percentile([v for _, v in kept], 99),
         "cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "recorder": stats,
         "rss": rss,
         "lines": lines,
     }
+
+
+async def paired_case(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    """One recording session, its websocket frames recorded in every other phase (module doc,
+    part 1): per phase the p95 over its measured window; per pair the ratio on/off. In an off
+    phase the connections have no tap, as without ``--record``: only the writer's thread is
+    there, idle."""
+    symbols = [m.symbol for m in sim_markets(args.symbols)]
+    async with SimProcess(args.symbols, 1, sim_options(args.push_interval, 3)) as sim:
+        config = MexcConfig(rate_limit=False, urls=sim.urls, record_dir=str(directory))
+        adapter = MexcAdapter(symbols, config=config)
+        feeder = MarketFeeder(symbols, adapter=adapter)
+        recorder = adapter.recorder
+        assert recorder is not None
+        task = asyncio.create_task(feeder.run(lambda md: None))
+        while len(feeder.states) < args.symbols or sum(feeder.delivered.values()) < args.symbols:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        windows: list[tuple[bool, float, float]] = []
+        with latencies() as kept:
+            for pair in range(args.paired):
+                for on in (True, False) if pair % 2 == 0 else (False, True):
+                    for ws, _ in adapter.shards.entries.values():  # off: the connections have no tap
+                        for conn in ws.clients.values():
+                            conn.tap = recorder if on else None
+                    start = feeder.clock()
+                    await asyncio.sleep(args.phase_s)
+                    windows.append((on, start + args.settle_s, feeder.clock()))
+        stats = recorder.stats()
+        await feeder.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    phases = [(on, [v for t, v in kept if lo <= t < hi]) for on, lo, hi in windows]
+    p95 = [(on, percentile(values, 95)) for on, values in phases]
+    ratios = [
+        (a if a_on else b) / (b if a_on else a) for (a_on, a), (_, b) in zip(p95[::2], p95[1::2], strict=True)
+    ]
+    pooled = {on: [v for o, values in phases if o == on for v in values] for on in (False, True)}
+    return {"p95": p95, "ratios": ratios, "recorder": stats,
+            "pooled_p95_ms": {on: percentile(values, 95) for on, values in pooled.items()},
+            "pooled_p50_ms": {on: percentile(values, 50) for on, values in pooled.items()},
+            "md": {on: len(values) for on, values in pooled.items()}}
+
+
+def print_paired(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    for i, ratio in enumerate(result["ratios"]):
+        (a_on, a), (_, b) = result["p95"][2 * i], result["p95"][2 * i + 1]
+        off, on = (b, a) if a_on else (a, b)
+        print(f"pair {i + 1:>2}: p95 off {off:.3f} ms  on {on:.3f} ms  ratio {ratio:.3f}")
+    pooled, p50 = result["pooled_p95_ms"], result["pooled_p50_ms"]
+    print(
+        f"\n{args.paired} pairs of {args.phase_s:.0f} s phases (first {args.settle_s:.1f} s of each not "
+        f"measured), {result['md'][False]} / {result['md'][True]} md off / on"
+    )
+    print(f"pooled p50 off {p50[False]:.3f} ms  on {p50[True]:.3f} ms")
+    ratio = pooled[True] / pooled[False]
+    print(f"pooled p95 off {pooled[False]:.3f} ms  on {pooled[True]:.3f} ms  ratio {ratio:.3f}")
+    print(f"p95 on/off per pair: median {med(result['ratios']):.3f}")
+    print(f"recorder: {result['recorder']}")
 
 
 def disk_figures(directory: Path) -> dict[str, Any]:
@@ -216,8 +281,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-duration", type=float, default=120.0, help="0: skip the RSS run")
     parser.add_argument("--rss-only", action="store_true", help="only the RSS run")
     parser.add_argument("--rss-baseline", action="store_true", help="the RSS run without recording")
+    parser.add_argument("--paired", type=int, default=0, help="N: only part 1, as N on/off phase pairs")
+    parser.add_argument("--phase-s", type=float, default=4.0, help="seconds per phase (--paired)")
+    parser.add_argument("--settle-s", type=float, default=1.5, help="unmeasured start of a phase (--paired)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.paired:
+        if not 0 <= args.settle_s < args.phase_s:
+            parser.error("--settle-s must be at least 0 and below --phase-s")
+        with tempfile.TemporaryDirectory() as tmp:
+            print_paired(args, asyncio.run(paired_case(args, Path(tmp))))
+        return
     if args.rss_only:
         with tempfile.TemporaryDirectory() as tmp:
             rss_run(args, Path(tmp))
