@@ -4,6 +4,7 @@ Run by hand from the repository root (not collected by pytest):
 
     python benchmarks/bench_md_path.py                      # 1, 10, 100, 1000 symbols + e2e
     python benchmarks/bench_md_path.py --symbols 100 --frames 4000 --no-e2e
+    python benchmarks/bench_md_path.py --symbols 1 100 1000 --no-e2e --repeat 5   # medians of 5 runs
     python benchmarks/bench_md_path.py --e2e-only --e2e-symbols 50 --push-interval 0.01
 
 Synthetic part (one child process per symbol count, so peak RSS is per count): realistic
@@ -12,7 +13,8 @@ with 1–5 trades, 1m kline, swap ``push.ticker`` JSON), ccxt markets parsed by 
 the simulator's exchangeInfo/contract-detail payloads. Every frame enters where aiohttp hands
 it to ccxt, ``GuardedClient.handle_message(WSMessage)``, driven synchronously without a socket.
 A consumer is always waiting: before each frame a future is created for the frame's message
-hash, as ``watch_*`` does, so every frame pays ccxt's future resolution.
+hash, as ``watch_*`` does, so every frame pays ccxt's future resolution. Timing starts at a
+long-running feeder's steady state: every symbol's ccxt trade cache already full.
 
 Stages, timed per frame with ``perf_counter_ns`` (GC enabled):
 
@@ -302,23 +304,32 @@ def groups(kind: str) -> tuple[str, ...]:
 
 
 async def time_paths(
-    markets_n: int, frames: list[Frame], warmup: int, block: int, config: dict[str, Any]
+    markets_n: int, frames: list[Frame], warmup: int, block: int, config: dict[str, Any], fill_seed: int
 ) -> dict[str, dict[str, Summary]]:
     """Per group (see :func:`groups`) and stage: latency summaries of both paths, same frames.
 
-    The set-up heap (markets, bootstrap bars) is frozen out of the garbage collector before
-    timing, so a full collection over it cannot land in one path's samples by chance; full-GC
-    pauses are measured on their own (:func:`measure_memory`).
+    Timed at a long-running feeder's steady state: every symbol's ccxt trade cache is full
+    first (:func:`fill_trade_caches`), then our side starts afresh. Why: with the caches
+    filling during the timed frames, the heap grows into fresh pages and a tenth of the deals
+    pushes at 1000 symbols took a page fault (p95 27 µs against 19 µs full); a feeder's caches
+    fill within its first minutes. The set-up heap (markets, bootstrap bars, caches) is frozen
+    out of the garbage collector before timing, so a full collection over it cannot land in
+    one path's samples by chance; full-GC pauses are measured on their own
+    (:func:`measure_memory`).
     """
     sims = sim_markets(markets_n)
     rest = await load_ccxt_markets(sims)
     symbols = [m.symbol for m in sims]
     sizes = {m.symbol: rest.markets[m.perp_symbol]["contractSize"] if m.has_perp else None for m in sims}
+    deals = take(frame_stream(sims, seed=fill_seed), 2 * markets_n, (DEALS,))
     runners = {}
     for name, fast in (("ccxt", False), ("fast", True)):
         ex = MexcWsClient(config, fast_path=fast)
         ex.set_markets_from_exchange(rest)
-        runners[name] = Runner(ex, OurPath(symbols, sizes))
+        runner = Runner(ex, OurPath(symbols, sizes))
+        fill_trade_caches(runner, symbols, deals)
+        runner.ours = OurPath(symbols, sizes)  # our side afresh: the fill moved its clocks on
+        runners[name] = runner
     msgs = [to_message(f) for f in frames]
     samples: dict[tuple[str, str], list[int]] = {}
     gc.collect()
@@ -368,6 +379,20 @@ def ws_config(trades_limit: int | None) -> dict[str, Any]:
     return config
 
 
+def fill_trade_caches(runner: Runner, symbols: list[str], deals: list[Frame]) -> int:
+    """Run ``deals`` through ``runner`` until every symbol's ccxt trade cache holds
+    ``tradesLimit`` trades (a long-running feeder's steady state); returns that limit."""
+    ex = runner.ex
+    limit = ex.safe_integer(ex.options, "tradesLimit", 1000)
+    msgs = [to_message(f) for f in deals]
+    while min((len(ex.trades.get(s, ())) for s in symbols), default=limit) < limit:
+        # the same deals again would be dropped as duplicates: each pass counts as new trades
+        runner.ours.gates = {s: validation.TradeGate() for s in symbols}
+        for frame, msg in zip(deals, msgs, strict=True):
+            runner.run(frame, msg)
+    return limit
+
+
 async def measure_memory(n: int, seed: int, config: dict[str, Any]) -> dict[str, float]:
     """RSS of n symbols at steady state: full trade caches, full engine inboxes (fast path)."""
     gc.collect()
@@ -379,14 +404,7 @@ async def measure_memory(n: int, seed: int, config: dict[str, Any]) -> dict[str,
     symbols = [m.symbol for m in sims]
     runner = Runner(ex, OurPath(symbols, {}))
     loaded = rss_mb()
-    limit = ex.safe_integer(ex.options, "tradesLimit", 1000)
-    deals = take(frame_stream(sims, seed=seed), 2 * n, (DEALS,))
-    msgs = [to_message(f) for f in deals]
-    while min((len(ex.trades.get(s, ())) for s in symbols), default=limit) < limit:
-        # the same deals again would be dropped as duplicates: each pass counts as new trades
-        runner.ours.gates = {s: validation.TradeGate() for s in symbols}
-        for frame, msg in zip(deals, msgs, strict=True):
-            runner.run(frame, msg)
+    limit = fill_trade_caches(runner, symbols, take(frame_stream(sims, seed=seed), 2 * n, (DEALS,)))
     gc.collect()
     full = rss_mb()
     started = time.perf_counter()
@@ -452,7 +470,7 @@ def child(args: argparse.Namespace) -> None:
         frames = list(itertools.islice(stream, args.frames))
         warmup = min(len(frames) // 5, 2000)
         gc.collect()
-        timings = asyncio.run(time_paths(n, frames, warmup, args.block, config))
+        timings = asyncio.run(time_paths(n, frames, warmup, args.block, config, args.seed + 1))
     plain = {kind: {stage: asdict(s) for stage, s in stages.items()} for kind, stages in timings.items()}
     json.dump({"n": n, "memory": memory, "timings": plain}, sys.stdout)
 
@@ -475,12 +493,34 @@ def run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
 # -- report ------------------------------------------------------------------------------------
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result whose every figure (per kind and stage, and the memory's) is the median of
+    ``runs``' — one run's p95 moves by a third between runs on a shared VM."""
+    if len(runs) == 1:
+        return runs[0]
+    def figure(kind: str, stage: str, field: str) -> float:
+        values = [r["timings"][kind][stage][field] for r in runs]
+        return values[0] if field == "n" else statistics.median(values)  # n: the same frames
+
+    timings = {
+        kind: {stage: {f: figure(kind, stage, f) for f in fields} for stage, fields in stages.items()}
+        for kind, stages in runs[0]["timings"].items()
+    }
+    memory = {k: statistics.median(r["memory"][k] for r in runs) for k in runs[0]["memory"]}
+    spread = {stage: [r["timings"]["mix"][stage]["p95"] for r in runs] for stage in ("b fast", "b ours")}
+    return {"n": runs[0]["n"], "memory": memory, "timings": timings, "runs": len(runs), "p95_runs": spread}
+
+
+
 def _summ(d: dict[str, Any]) -> Summary:
     return Summary(**d)
 
 
 def stage_table(results: list[dict[str, Any]], kind: str) -> Table:
-    table = Table(title=f"per frame, {kind} (µs; frames/s = 1e6 / mean µs)", title_justify="left")
+    runs = results[0].get("runs", 1) if results else 1
+    title = f"per frame, {kind} (µs; frames/s = 1e6 / mean µs)"
+    title += f", median of {runs} runs" if runs > 1 else ""
+    table = Table(title=title, title_justify="left")
     for col in ("symbols", "stage", "p50", "p95", "p99", "mean", "frames/s", "n"):
         table.add_column(col, justify="right" if col not in ("stage",) else "left")
     for res in results:
@@ -550,6 +590,9 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
         for what, value, limit, at_most in checks:
             ok = value <= limit if at_most else value >= limit
             lines.append(f"{res['n']:>5} symbols  {what:<40} {value:>10,.1f}  {'met' if ok else 'NOT met'}")
+        for stage, values in res.get("p95_runs", {}).items():
+            each = ", ".join(f"{v:.1f}" for v in values)
+            lines.append(f"{res['n']:>5} symbols  mix {stage} p95 of each run: {each}")
     return lines
 
 
@@ -592,6 +635,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-only", action="store_true", help="only the memory table (no timings)")
     parser.add_argument("--detail", action="store_true", help="per-kind stage tables too")
     parser.add_argument("--json", type=Path, help="also write all results to this file")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per symbol count; every figure is the median over them")
     e2e = parser.add_argument_group("end to end (loopback simulator)")
     e2e.add_argument("--no-e2e", action="store_true", help="skip the simulator run")
     e2e.add_argument("--e2e-only", action="store_true", help="only the simulator run")
@@ -618,9 +663,12 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"[bold]command[/]: python {' '.join([Path(__file__).name, *sys.argv[1:]])}")
     results: list[dict[str, Any]] = []
     if not args.e2e_only:
-        for n in args.symbols:
-            console.print(f"running {n} symbols ...")
-            results.append(run_child(n, args))
+        runs: dict[int, list[dict[str, Any]]] = {n: [] for n in args.symbols}
+        for round_ in range(args.repeat):  # rounds, so a slow spell of the VM hits every count
+            for n in args.symbols:
+                console.print(f"running {n} symbols ({round_ + 1}/{args.repeat}) ...")
+                runs[n].append(run_child(n, args))
+        results = [median_run(r) for r in runs.values()]
         breakdown = allocation_breakdown()
         if not args.memory_only:
             print_timings(results, args.detail)
