@@ -193,14 +193,16 @@ class TradeGate:
     call as one batch.
 
     Bounded: the last ``max_keys`` admitted trades are remembered (a repeated frame follows
-    its original within a few pushes), as 64-bit hashes in a ring, about 40 bytes a trade.
+    its original within a few pushes), as 64-bit hashes in a ring: ~12 KB a symbol.
 
     Cheap because trades come in time order: a trade later than every trade admitted so far
     cannot have been seen, so it is only remembered; one in the newest millisecond (the
     fills of one order share it) is looked up in that millisecond's keys. Only a trade older
     than the newest — a duplicate or a late delivery — is searched for in the ring, at most
-    ``max_keys`` comparisons in C. A hash set of every key cost two random memory reads per
-    trade; with a thousand symbols those are cache misses, 15 % of the md path.
+    ``max_keys`` comparisons in C. A hash set of every key with a FIFO beside it touched three
+    random places in memory per trade and grew to ~45 KB a symbol with churn: at a thousand
+    symbols, cache misses on the hottest path (docs/BENCHMARKS.md, "The duplicate check in time
+    order").
     """
 
     __slots__ = ("_at_newest", "_newest", "_recent", "max_keys")
