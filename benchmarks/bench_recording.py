@@ -38,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,31 +85,45 @@ def percentile(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-async def live_case(
-    n: int, push_interval: float, duration: float, record_dir: Path | None, rss_every: float | None = None
-) -> dict[str, Any]:
-    """Stream ``n`` symbols from a simulator process for ``duration`` s; the feeder's figures,
-    and (recording, without ``rss_every``) every md as a JSON line, to compare with a replay."""
+@contextlib.asynccontextmanager
+async def streaming(
+    n: int, push_interval: float, record_dir: Path | None, on_md: Callable[[dict[str, Any]], None]
+) -> AsyncIterator[tuple[SimProcess, MexcAdapter, MarketFeeder]]:
+    """A feeder of ``n`` symbols on a simulator process (recording into ``record_dir``, if
+    given), entered once every symbol has delivered an md; closed on exit."""
     symbols = [m.symbol for m in sim_markets(n)]
-    options = sim_options(push_interval, 3)
-    async with SimProcess(n, 1, options) as sim:
+    async with SimProcess(n, 1, sim_options(push_interval, 3)) as sim:
         config = MexcConfig(
             rate_limit=False, urls=sim.urls, record_dir=str(record_dir) if record_dir else None
         )
         adapter = MexcAdapter(symbols, config=config)
         feeder = MarketFeeder(symbols, adapter=adapter)
-        md = 0
-        lines: list[str] = []
-
-        def on_md(item: dict[str, Any]) -> None:
-            nonlocal md
-            md += 1
-            if record_dir is not None and rss_every is None:
-                lines.append(md_json(item))
-
         task = asyncio.create_task(feeder.run(on_md))
-        while len(feeder.states) < n or md < n:  # noqa: ASYNC110 - until every symbol streams
+        while len(feeder.states) < n or sum(feeder.delivered.values()) < n:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        try:
+            yield sim, adapter, feeder
+        finally:
+            await feeder.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def live_case(
+    n: int, push_interval: float, duration: float, record_dir: Path | None, rss_every: float | None = None
+) -> dict[str, Any]:
+    """Stream ``n`` symbols from a simulator process for ``duration`` s; the feeder's figures,
+    and (recording, without ``rss_every``) every md as a JSON line, to compare with a replay."""
+    md = 0
+    lines: list[str] = []
+
+    def on_md(item: dict[str, Any]) -> None:
+        nonlocal md
+        md += 1
+        if record_dir is not None and rss_every is None:
+            lines.append(md_json(item))
+
+    async with streaming(n, push_interval, record_dir, on_md) as (sim, adapter, _):
         sent0, md0, cpu0, t0 = await sim.sent(), md, time.process_time(), time.perf_counter()
         rss: list[tuple[float, float]] = []
         # the RSS run keeps no latencies: a list of every one grows ~0.3 MiB/s by itself
@@ -119,9 +134,6 @@ async def live_case(
                 await asyncio.sleep(min(rss_every or duration, duration - elapsed))
         sent1, md1, cpu1, wall = await sim.sent(), md, time.process_time(), time.perf_counter() - t0
         stats = adapter.recorder.stats() if adapter.recorder is not None else None
-        await feeder.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     frames = sent1["spot_frames"] + sent1["swap_frames"] - sent0["spot_frames"] - sent0["swap_frames"]
     return {
         "frames_per_s": frames / wall,
@@ -141,16 +153,10 @@ async def paired_case(args: argparse.Namespace, directory: Path) -> dict[str, An
     part 1): per phase the p95 over its measured window; per pair the ratio on/off. In an off
     phase the connections have no tap, as without ``--record``: only the writer's thread is
     there, idle."""
-    symbols = [m.symbol for m in sim_markets(args.symbols)]
-    async with SimProcess(args.symbols, 1, sim_options(args.push_interval, 3)) as sim:
-        config = MexcConfig(rate_limit=False, urls=sim.urls, record_dir=str(directory))
-        adapter = MexcAdapter(symbols, config=config)
-        feeder = MarketFeeder(symbols, adapter=adapter)
+    session = streaming(args.symbols, args.push_interval, directory, lambda md: None)
+    async with session as (_, adapter, feeder):
         recorder = adapter.recorder
         assert recorder is not None
-        task = asyncio.create_task(feeder.run(lambda md: None))
-        while len(feeder.states) < args.symbols or sum(feeder.delivered.values()) < args.symbols:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
         windows: list[tuple[bool, float, float]] = []
         with latencies() as kept:
             for pair in range(args.paired):
@@ -162,9 +168,6 @@ async def paired_case(args: argparse.Namespace, directory: Path) -> dict[str, An
                     await asyncio.sleep(args.phase_s)
                     windows.append((on, start + args.settle_s, feeder.clock()))
         stats = recorder.stats()
-        await feeder.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     phases = [(on, [v for t, v in kept if lo <= t < hi]) for on, lo, hi in windows]
     p95 = [(on, percentile(values, 95)) for on, values in phases]
     ratios = [
