@@ -453,6 +453,12 @@ class MarketModel:
 
     # -- stepping --------------------------------------------------------------------------
 
+    @property
+    def last_step_ms(self) -> int:
+        """Simulator time of the latest step: after a clock jump, the jumped-over minutes
+        hold their trades (and bars) only once a step has run."""
+        return self._last_step_ms
+
     def step(self) -> list[SymbolEvents]:
         """One push interval: every market without activity, and the event-driven markets
         with events due (each once, with all its due events)."""

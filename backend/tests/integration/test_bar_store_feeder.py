@@ -3,6 +3,8 @@ writes back only what the store lacks."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from backend.src.data.bar_store import load_bars
@@ -10,12 +12,23 @@ from backend.src.data.gap_filler import fill_minute_bars
 from backend.src.data.market_feeder import MarketFeeder
 from backend.src.errors import StoreLockedError
 from backend.src.sim.server import MexcSimulator
-from backend.tests.helpers import BAR_KEYS, ring
+from backend.tests.helpers import BAR_KEYS, ring, wait_until
 
 from .test_adapter_rest import MIN, kline_requests
 from .test_feeder_health import running
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
+
+
+async def exchange_settled(sim: MexcSimulator) -> None:
+    """Wait until the simulator has traded through its clock jump, and for a new minute when
+    this one is about to close: a warm and a cold bootstrap compared bar for bar must read the
+    same closed minutes of the same exchange."""
+    jumped_at = sim.clock.now_ms()
+    await wait_until(lambda: sim.model.last_step_ms >= jumped_at)
+    left_ms = MIN - sim.clock.now_ms() % MIN
+    if left_ms < 3000:
+        await asyncio.sleep(left_ms / 1000 + 0.05)
 
 
 @pytest.mark.asyncio
@@ -29,6 +42,7 @@ async def test_a_restart_after_ten_minutes_reads_the_store_and_asks_one_page(
     assert all(len(bars) >= 1500 for bars in stored.values())  # bootstrap history, flushed on close
 
     sim.faults.skew_clock(sim.clock.skew_ms + 10 * MIN)  # the feeder was down for ten minutes
+    await exchange_settled(sim)
     adapter = make_adapter(SYMBOLS)
     warm_feeder = MarketFeeder(SYMBOLS, adapter=adapter, data_dir=tmp_path)
     await adapter.fetch_time(samples=7)
