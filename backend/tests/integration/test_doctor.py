@@ -72,6 +72,14 @@ def test_unknown_fields_names_the_2026_06_additions_of_real_frames() -> None:
     assert unknown_fields(PushDataV3ApiWrapper(channel="x", sendTime=1)) == []
 
 
+def sim_missed_its_first_minute(sim: MexcSimulator, symbol: str) -> bool:
+    """Whether the minute the simulator started in (its history ends before it) has no bar."""
+    bars = sim.model.symbols[symbol].bars
+    assert bars.history is not None
+    first_live = bars.history.end_ms
+    return not bars.between(first_live, first_live + 60_000)
+
+
 @pytest.mark.asyncio
 async def test_every_check_passes_against_the_simulator_and_the_run_is_saved(
     sim: MexcSimulator, tmp_path: Path
@@ -91,6 +99,10 @@ async def test_every_check_passes_against_the_simulator_and_the_run_is_saved(
     # the simulator, like an illiquid market, may have no trade yet in the current minute: then
     # the klines' last row is the previous minute, which the library tolerates (WARN)
     lenient = {"protobuf unknown fields", "forming bar"}
+    if sim_missed_its_first_minute(sim, "BTC/USDT"):
+        # started just before a minute closed, the simulator may have no trade, so no bar, in
+        # that minute: when it is the latest closed one, "closed bars" rightly warns
+        lenient.add("adapter closed bars")
     assert all(status is Status.PASS for name, (status, _) in btc.items() if name not in lenient), btc
     assert btc["protobuf unknown fields"][0] is Status.INFO
     status, measured = btc["forming bar"]
