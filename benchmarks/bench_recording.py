@@ -135,12 +135,13 @@ async def live_case(
         sent1, md1, cpu1, wall = await sim.sent(), md, time.process_time(), time.perf_counter() - t0
         stats = adapter.recorder.stats() if adapter.recorder is not None else None
     frames = sent1["spot_frames"] + sent1["swap_frames"] - sent0["spot_frames"] - sent0["swap_frames"]
+    values = [v for _, v in kept]
     return {
         "frames_per_s": frames / wall,
         "md_per_s": (md1 - md0) / wall,
-        "p50_ms": percentile([v for _, v in kept], 50),
-        "p95_ms": percentile([v for _, v in kept], 95),
-        "p99_ms": percentile([v for _, v in kept], 99),
+        "p50_ms": percentile(values, 50),
+        "p95_ms": percentile(values, 95),
+        "p99_ms": percentile(values, 99),
         "cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "recorder": stats,
         "rss": rss,
